@@ -1,0 +1,1 @@
+"""Allocation: terminals, allocator rules, bindings and the thin-client API."""

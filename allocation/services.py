@@ -1,0 +1,181 @@
+"""Writes of the allocation app: checking a terminal in, and connecting a login to
+a desktop (the thin client's connect call)."""
+
+import logging
+from dataclasses import dataclass
+
+from django.contrib.auth import authenticate, get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from cloud.drivers import SpiceConsole, driver_for
+from cloud.errors import CloudError
+from pools.choices import VMState
+from pools.models import VMPool
+from pools.services import vm_claim_ready, vm_return_to_pool
+from portal.errors import ServiceError, ServiceUnavailable
+from portal.services import audit_record
+
+from .choices import BindingPolicy, TerminalStatus
+from .models import Allocator, Binding, DesktopSession, Terminal
+from .selectors import allocator_for, binding_active_for, effective_policy
+
+logger = logging.getLogger(__name__)
+
+
+class InvalidCredentials(ServiceError):
+    status_code = 401
+    code = "invalid_credentials"
+    default_detail = "The username or password is wrong."
+
+
+class TerminalNotEnrolled(ServiceError):
+    status_code = 403
+    code = "terminal_not_enrolled"
+    default_detail = "This terminal is not enrolled; ask IT to enroll it."
+
+
+class NoAllocator(ServiceError):
+    status_code = 403
+    code = "no_allocator"
+    default_detail = "No desktop is configured for this user at this terminal."
+
+
+class CloudUnreachable(ServiceUnavailable):
+    code = "cloud_unavailable"
+    default_detail = "The desktop cloud is not answering; try again shortly."
+
+
+@dataclass(frozen=True)
+class ConnectResult:
+    """A desktop with its console (`ready`), or how long to wait (`preparing`)."""
+
+    status: str
+    session: DesktopSession | None = None
+    console: SpiceConsole | None = None
+    retry_after: int | None = None
+
+
+def terminal_check_in(*, serial: str, source_ip: str | None = None) -> Terminal:
+    """Note that a terminal called in. An unknown one is recorded as pending so an
+    operator can enroll it; only an enrolled, enabled terminal passes."""
+    terminal, created = Terminal.objects.get_or_create(
+        serial=serial, defaults={"status": TerminalStatus.PENDING}
+    )
+    Terminal.objects.filter(pk=terminal.pk).update(last_seen_at=timezone.now(), last_ip=source_ip)
+    if created:
+        audit_record(action="terminal.pending", obj=terminal, source_ip=source_ip)
+    if not terminal.may_connect:
+        raise TerminalNotEnrolled()
+    return terminal
+
+
+def _enqueue_refill(pool_ids: list[int]) -> None:
+    """Ask a worker to refill now rather than at the next beat tick. A broker that
+    is down costs only that head start, so it is logged and not raised."""
+    from pools.tasks import pool_refill
+
+    for pool_id in pool_ids:
+        try:
+            pool_refill.delay(pool_id)
+        except Exception as exc:  # any broker error: the beat refill still comes
+            logger.warning("could not queue refill of pool %s: %s", pool_id, exc)
+
+
+def _pools_in_order(allocator: Allocator) -> list[VMPool]:
+    links = allocator.pool_links.select_related("pool__region").filter(
+        pool__enabled=True, pool__region__enabled=True
+    )
+    return [link.pool for link in links]
+
+
+def desktop_connect(
+    *,
+    username: str,
+    password: str,
+    terminal_serial: str,
+    request=None,
+    request_id: str = "",
+    source_ip: str | None = None,
+    retry_after: int = 10,
+) -> ConnectResult:
+    """Serve a thin client's login, as in the design's typical login: authenticate,
+    check the terminal in, match the allocator, reuse the binding or claim a ready
+    VM from the allocator's pools (race-free), bind it per policy and return SPICE
+    connection info. With no VM ready the answer is `preparing` and a refill is
+    queued. If the cloud fails while the console is fetched, a VM claimed by this
+    call goes back to the pool, so a failed connect loses nothing."""
+    user = authenticate(request, username=username, password=password)
+    if user is None or not user.is_active:
+        raise InvalidCredentials()
+    terminal = terminal_check_in(serial=terminal_serial, source_ip=source_ip)
+    allocator = allocator_for(user=user, terminal=terminal)
+    if allocator is None:
+        raise NoAllocator()
+
+    pools = _pools_in_order(allocator)
+    with transaction.atomic():
+        # One allocation per user at a time: a user who connects twice at once
+        # waits here and then finds the binding the first call made.
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        binding = binding_active_for(allocator=allocator, user=user, terminal=terminal)
+        claimed_now = False
+        if binding is not None and binding.vm.state != VMState.IN_USE:
+            # The bound VM is gone (error, lost, deleted): release the binding so a
+            # fresh VM can take its place below.
+            _binding_release(binding=binding, reason="vm_unavailable", request_id=request_id)
+            binding = None
+        if binding is None:
+            vm = next((vm for pool in pools if (vm := vm_claim_ready(pool=pool))), None)
+            if vm is None:
+                transaction.on_commit(lambda: _enqueue_refill([p.pk for p in pools]))
+                return ConnectResult(status="preparing", retry_after=retry_after)
+            policy = effective_policy(allocator=allocator, terminal=terminal)
+            binding = Binding.objects.create(
+                allocator=allocator,
+                kind=policy,
+                user=user if policy in (BindingPolicy.USER, BindingPolicy.FLOATING) else None,
+                seat=terminal.seat if policy == BindingPolicy.SEAT else "",
+                terminal=terminal if policy == BindingPolicy.TERMINAL else None,
+                vm=vm,
+            )
+            claimed_now = True
+            audit_record(
+                action="vm.assign",
+                obj=vm,
+                actor=user.get_username(),
+                after={"binding": binding.pk, "kind": policy, "allocator": allocator.name},
+                request_id=request_id,
+                source_ip=source_ip,
+            )
+            # Keep the pool topped up behind the VM just handed out.
+            transaction.on_commit(lambda: _enqueue_refill([vm.pool_id]))
+        vm = binding.vm
+        session = DesktopSession.objects.create(
+            user=user, terminal=terminal, vm=vm, binding=binding, client_ip=source_ip
+        )
+
+    try:
+        console = driver_for(vm.pool.region).spice_console(vm.server_id)
+    except CloudError as exc:
+        logger.warning("console of %s unavailable: %s", vm.name, exc)
+        with transaction.atomic():
+            DesktopSession.objects.filter(pk=session.pk).update(ended_at=timezone.now())
+            if claimed_now:
+                _binding_release(binding=binding, reason="connect_failed", request_id=request_id)
+                vm_return_to_pool(vm=vm)
+        raise CloudUnreachable(retry_after=retry_after) from exc
+    return ConnectResult(status="ready", session=session, console=console)
+
+
+def _binding_release(*, binding: Binding, reason: str, request_id: str = "") -> None:
+    Binding.objects.filter(pk=binding.pk, released_at__isnull=True).update(
+        released_at=timezone.now()
+    )
+    audit_record(
+        action="binding.release",
+        obj=binding,
+        before={"vm": binding.vm_id, "kind": binding.kind},
+        after={"reason": reason},
+        request_id=request_id,
+    )

@@ -1,0 +1,104 @@
+"""The one interface through which DeskOps talks to a cloud.
+
+Views, services and tasks never import a cloud SDK: they ask `driver_for(region)`
+for a `CloudDriver` and speak in the plain data classes below. Status names are
+Nova's (BUILD, ACTIVE, SHUTOFF, REBOOT, ERROR) whatever the driver."""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """What to boot: flavor, image and network, optionally pinned to a host."""
+
+    name: str
+    flavor: str
+    vcpus: int
+    memory_mb: int
+    image: str
+    network: str = ""
+    availability_zone: str = ""
+    host: str = ""
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    id: str
+    name: str
+    status: str
+    task_state: str | None
+    host: str
+    ip_address: str | None
+    host_status: str = "UP"
+    fault: str = ""
+
+    @property
+    def is_ready(self) -> bool:
+        """Booted and idle: ACTIVE and no task still running on it (a server can be
+        ACTIVE while a task such as a rebuild is still in progress)."""
+        return self.status == "ACTIVE" and not self.task_state
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    name: str
+    state: str
+    vcpus: int
+    vcpus_used: int
+    memory_mb: int
+    memory_mb_used: int
+    cpu_allocation_ratio: float
+    ram_allocation_ratio: float
+    running_vms: int
+
+
+@dataclass(frozen=True)
+class SpiceConsole:
+    """What a native SPICE client needs to open a desktop."""
+
+    host: str
+    port: int
+    tls_port: int | None
+    password: str
+    expires_at: datetime
+
+
+class CloudDriver(ABC):
+    """Operations on one region. Every method may raise `CloudUnavailable` when the
+    cloud cannot be reached; the rest of `cloud.errors` says what else."""
+
+    @abstractmethod
+    def create_server(self, spec: ServerSpec) -> str:
+        """Start building a server; return its id at once (the build goes on)."""
+
+    @abstractmethod
+    def get_server(self, server_id: str) -> ServerInfo:
+        """The server as the cloud sees it now; `ServerNotFound` if it is gone."""
+
+    @abstractmethod
+    def list_servers(self) -> list[ServerInfo]:
+        """Every server of the region (for reconciliation)."""
+
+    @abstractmethod
+    def delete_server(self, server_id: str) -> None:
+        """Delete a server; deleting one that is already gone is not an error."""
+
+    @abstractmethod
+    def start_server(self, server_id: str) -> None: ...
+
+    @abstractmethod
+    def stop_server(self, server_id: str) -> None: ...
+
+    @abstractmethod
+    def reboot_server(self, server_id: str) -> None: ...
+
+    @abstractmethod
+    def spice_console(self, server_id: str) -> SpiceConsole:
+        """Connection info for a native SPICE client, with a fresh short-lived
+        password."""
+
+    @abstractmethod
+    def list_hosts(self) -> list[HostInfo]:
+        """The region's hypervisors with their capacity and usage."""

@@ -1,0 +1,138 @@
+"""Regions and hosts as the portal knows them, and the state of the simulated cloud.
+
+`Region` and `Host` are the portal's inventory: hosts are refreshed from each
+region's driver. The `Sim*` models are not the portal's view of anything: they are
+the simulated cloud itself, kept in the database so the web process and every
+Celery worker talk to the same cloud."""
+
+import uuid
+
+from django.db import models
+
+from .choices import DriverKind, HostState, ServerStatus
+
+
+class Region(models.Model):
+    """One cloud (an OpenStack region, a provincial resource domain). Pools belong to
+    a region; every call about its VMs goes through the region's driver."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    label = models.CharField(max_length=120, blank=True)
+    driver = models.CharField(
+        max_length=16, choices=DriverKind.choices, default=DriverKind.SIMULATED
+    )
+    enabled = models.BooleanField(default=True)
+    hosts_synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.label or self.name
+
+
+class Host(models.Model):
+    """A compute node (hypervisor) of a region, as last reported by its driver:
+    capacity, usage and overcommit ratios, and whether its compute service is up."""
+
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="hosts")
+    name = models.CharField(max_length=255)
+    state = models.CharField(max_length=16, choices=HostState.choices, default=HostState.UP)
+    vcpus = models.PositiveIntegerField(default=0)
+    vcpus_used = models.PositiveIntegerField(default=0)
+    memory_mb = models.PositiveIntegerField(default=0)
+    memory_mb_used = models.PositiveIntegerField(default=0)
+    cpu_allocation_ratio = models.FloatField(default=2.0)
+    ram_allocation_ratio = models.FloatField(default=1.2)
+    running_vms = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["region__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["region", "name"], name="host_unique_per_region")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def memory_load(self) -> float:
+        """Share of the host's overcommitted memory in use, 0..1 (memory is what
+        runs out first on a desktop cloud)."""
+        capacity = self.memory_mb * self.ram_allocation_ratio
+        return self.memory_mb_used / capacity if capacity else 0.0
+
+
+class SimulatedRegion(models.Model):
+    """Knobs of a simulated region: how long a boot takes, and the faults to inject
+    (a share of boots that fail, slow or failing API calls)."""
+
+    region = models.OneToOneField(Region, on_delete=models.CASCADE, related_name="simulation")
+    boot_seconds_min = models.FloatField(default=20.0)
+    boot_seconds_max = models.FloatField(default=45.0)
+    boot_failure_rate = models.FloatField(
+        default=0.0, help_text="Share of new boots that end in ERROR, 0..1."
+    )
+    api_latency_ms = models.PositiveIntegerField(
+        default=0, help_text="Delay added to every API call."
+    )
+    api_failure_rate = models.FloatField(
+        default=0.0, help_text="Share of API calls that fail as if the cloud were down, 0..1."
+    )
+
+    def __str__(self) -> str:
+        return f"simulation of {self.region}"
+
+
+class SimHost(models.Model):
+    """A hypervisor of the simulated cloud, with real capacity arithmetic."""
+
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="sim_hosts")
+    name = models.CharField(max_length=255)
+    address = models.GenericIPAddressField(help_text="Where SPICE clients connect.")
+    vcpus = models.PositiveIntegerField(default=32)
+    memory_mb = models.PositiveIntegerField(default=131072)
+    cpu_allocation_ratio = models.FloatField(default=2.0)
+    ram_allocation_ratio = models.FloatField(default=1.2)
+    state = models.CharField(max_length=16, choices=HostState.choices, default=HostState.UP)
+
+    class Meta:
+        ordering = ["region__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["region", "name"], name="simhost_unique_per_region")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SimServer(models.Model):
+    """A server of the simulated cloud. A build finishes when `ready_at` has passed;
+    the state moves forward lazily, when the server is next read."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="sim_servers")
+    host = models.ForeignKey(SimHost, on_delete=models.PROTECT, related_name="servers")
+    name = models.CharField(max_length=255)
+    flavor = models.CharField(max_length=64)
+    vcpus = models.PositiveIntegerField()
+    memory_mb = models.PositiveIntegerField()
+    image = models.CharField(max_length=255)
+    network = models.CharField(max_length=255, blank=True)
+    status = models.CharField(
+        max_length=16, choices=ServerStatus.choices, default=ServerStatus.BUILD
+    )
+    task_state = models.CharField(max_length=32, blank=True, default="spawning")
+    fault = models.CharField(max_length=255, blank=True)
+    ready_at = models.DateTimeField()
+    fails_boot = models.BooleanField(default=False)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    spice_port = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return self.name

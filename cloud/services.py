@@ -1,0 +1,54 @@
+"""Writes of the cloud layer: refreshing the host inventory from each region."""
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from .choices import HostState
+from .drivers import driver_for
+from .errors import CloudUnavailable
+from .models import Host, Region
+
+logger = logging.getLogger(__name__)
+
+
+def region_sync_hosts(*, region: Region) -> int:
+    """Refresh the region's `Host` rows from its driver; hosts the cloud no longer
+    reports are marked down rather than deleted, so their history stays. Returns
+    how many hosts the cloud reported."""
+    reported = driver_for(region).list_hosts()
+    with transaction.atomic():
+        seen = []
+        for info in reported:
+            Host.objects.update_or_create(
+                region=region,
+                name=info.name,
+                defaults={
+                    "state": info.state,
+                    "vcpus": info.vcpus,
+                    "vcpus_used": info.vcpus_used,
+                    "memory_mb": info.memory_mb,
+                    "memory_mb_used": info.memory_mb_used,
+                    "cpu_allocation_ratio": info.cpu_allocation_ratio,
+                    "ram_allocation_ratio": info.ram_allocation_ratio,
+                    "running_vms": info.running_vms,
+                },
+            )
+            seen.append(info.name)
+        Host.objects.filter(region=region).exclude(name__in=seen).update(state=HostState.DOWN)
+        Region.objects.filter(pk=region.pk).update(hosts_synced_at=timezone.now())
+    return len(reported)
+
+
+def regions_sync_hosts() -> dict[str, int | None]:
+    """Sync every enabled region; a region whose cloud is unreachable is skipped
+    (and logged) so one bad region does not stop the others."""
+    result: dict[str, int | None] = {}
+    for region in Region.objects.filter(enabled=True):
+        try:
+            result[region.name] = region_sync_hosts(region=region)
+        except CloudUnavailable as exc:
+            logger.warning("host sync of region %s failed: %s", region.name, exc)
+            result[region.name] = None
+    return result

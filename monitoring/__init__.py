@@ -1,0 +1,1 @@
+"""Monitoring: the operators' dashboard (live over websockets) and health checks."""

@@ -1,0 +1,1 @@
+"""VM pools: specs, the VM lifecycle, refill and boot tracking."""

@@ -1,0 +1,189 @@
+"""Seed the demo: a simulated cloud of two regions, pools of three feature classes,
+allocators, demo users and enrolled terminals. Safe to run again: it creates what
+is missing and leaves the rest alone."""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from allocation.choices import BindingPolicy, TerminalStatus
+from allocation.models import Allocator, AllocatorPool, Site, Terminal
+from cloud.models import Region, SimHost, SimulatedRegion
+from cloud.services import regions_sync_hosts
+from pools.models import FeatureClass, VMPool
+from pools.services import pools_refill_all, vms_poll_boots
+
+DEMO_PASSWORD = "deskops-demo"
+ADMIN_PASSWORD = "deskops-admin"
+
+REGIONS = [
+    # name, label, host prefix, host count, subnet of host addresses
+    ("east", "East region", "east-cmp", 6, "192.0.2"),
+    ("west", "West region", "west-cmp", 5, "198.51.100"),
+]
+FEATURE_CLASSES = [
+    # name, label, weight, urgency (the paper: VIP agent > agent > supervisor)
+    ("vip-agent", "VIP agent", 3.0, 3),
+    ("agent", "Agent", 2.0, 2),
+    ("supervisor", "Supervisor", 1.0, 1),
+]
+POOLS = [
+    # name, label, region, class, flavor, vcpus, memory MB, target ready, boot cap
+    ("agents-east", "Agents (east)", "east", "agent", "desk.medium", 2, 4096, 8, 4),
+    ("vip-east", "VIP agents (east)", "east", "vip-agent", "desk.large", 4, 8192, 3, 2),
+    ("agents-west", "Agents (west)", "west", "agent", "desk.medium", 2, 4096, 5, 3),
+    ("supervisors-west", "Supervisors (west)", "west", "supervisor", "desk.medium", 2, 4096, 3, 2),
+]
+SITES = [("shanghai", "Shanghai call center", "SH"), ("hefei", "Hefei call center", "HF")]
+USERS = [
+    # username, group
+    ("alice", "agents"),
+    ("bob", "agents"),
+    ("carol", "agents"),
+    ("dave", "agents"),
+    ("erin", "vip-agents"),
+    ("frank", "vip-agents"),
+    ("grace", "supervisors"),
+    ("heidi", "supervisors"),
+]
+ALLOCATORS = [
+    # name, priority, groups, sites, binding, pools in order, default
+    ("VIP agents", 10, ["vip-agents"], [], BindingPolicy.USER, ["vip-east", "agents-east"], False),
+    ("Supervisors", 20, ["supervisors"], [], BindingPolicy.USER, ["supervisors-west"], False),
+    (
+        "Hefei seats",
+        30,
+        ["agents"],
+        ["hefei"],
+        BindingPolicy.SEAT,
+        ["agents-west", "agents-east"],
+        False,
+    ),
+    ("Everyone else", 1000, [], [], BindingPolicy.FLOATING, ["agents-east", "agents-west"], True),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo cloud, pools, allocators, users and terminals."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--prewarm",
+            action="store_true",
+            help="Fill the pools at once, as if the cloud had been running overnight.",
+        )
+
+    def handle(self, *args, prewarm: bool = False, **options):
+        with transaction.atomic():
+            self._seed()
+        regions_sync_hosts()
+        if prewarm:
+            self._prewarm()
+        regions_sync_hosts()
+        self.stdout.write(self.style.SUCCESS("Demo data is in place."))
+
+    def _seed(self):
+        regions = {}
+        for name, label, prefix, count, subnet in REGIONS:
+            region, _ = Region.objects.get_or_create(name=name, defaults={"label": label})
+            SimulatedRegion.objects.get_or_create(region=region)
+            for index in range(1, count + 1):
+                SimHost.objects.get_or_create(
+                    region=region,
+                    name=f"{prefix}-{index:02d}",
+                    defaults={"address": f"{subnet}.{10 + index}"},
+                )
+            regions[name] = region
+
+        classes = {}
+        for name, label, weight, urgency in FEATURE_CLASSES:
+            classes[name], _ = FeatureClass.objects.get_or_create(
+                name=name, defaults={"label": label, "weight": weight, "urgency": urgency}
+            )
+
+        pools = {}
+        for name, label, region, cls, flavor, vcpus, memory, target, cap in POOLS:
+            pools[name], _ = VMPool.objects.get_or_create(
+                name=name,
+                defaults={
+                    "label": label,
+                    "region": regions[region],
+                    "feature_class": classes[cls],
+                    "flavor": flavor,
+                    "vcpus": vcpus,
+                    "memory_mb": memory,
+                    "image": "win10-callcenter-2026.11",
+                    "network": "desktops",
+                    "target_ready": target,
+                    "min_ready": max(1, target // 3),
+                    "max_concurrent_boots": cap,
+                    "max_size": 60,
+                },
+            )
+
+        sites = {}
+        for name, label, code in SITES:
+            sites[name], _ = Site.objects.get_or_create(name=name, defaults={"label": label})
+            for seat in range(1, 6):
+                Terminal.objects.get_or_create(
+                    serial=f"TC-{code}-{seat:03d}",
+                    defaults={
+                        "site": sites[name],
+                        "seat": f"{code}-A{seat:02d}",
+                        "mac_address": f"52:54:00:{len(code):02x}:{ord(code[0]):02x}:{seat:02x}",
+                        "tags": ["floor-1"],
+                        "status": TerminalStatus.ENROLLED,
+                    },
+                )
+
+        User = get_user_model()
+        groups = {}
+        for username, group in USERS:
+            groups[group], _ = Group.objects.get_or_create(name=group)
+            user, created = User.objects.get_or_create(username=username)
+            if created:
+                user.set_password(DEMO_PASSWORD)
+                user.save()
+            user.groups.add(groups[group])
+
+        admin, created = User.objects.get_or_create(
+            username="admin", defaults={"is_staff": True, "is_superuser": True}
+        )
+        if created:
+            admin.set_password(ADMIN_PASSWORD)
+            admin.save()
+
+        for name, priority, group_names, site_names, policy, pool_names, default in ALLOCATORS:
+            allocator, created = Allocator.objects.get_or_create(
+                name=name,
+                defaults={"priority": priority, "binding_policy": policy, "is_default": default},
+            )
+            if created:
+                allocator.groups.set([groups[g] for g in group_names])
+                allocator.sites.set([sites[s] for s in site_names])
+                for order, pool_name in enumerate(pool_names):
+                    AllocatorPool.objects.create(
+                        allocator=allocator, pool=pools[pool_name], order=order
+                    )
+
+    def _prewarm(self):
+        """Boot every pool to its target with a zero boot time, then restore the
+        regions' boot time ranges."""
+        simulations = list(SimulatedRegion.objects.all())
+        for simulation in simulations:
+            SimulatedRegion.objects.filter(pk=simulation.pk).update(
+                boot_seconds_min=0, boot_seconds_max=0
+            )
+        try:
+            for _ in range(10):
+                started = sum(pools_refill_all().values())
+                vms_poll_boots()
+                if not started:
+                    break
+        finally:
+            for simulation in simulations:
+                SimulatedRegion.objects.filter(pk=simulation.pk).update(
+                    boot_seconds_min=simulation.boot_seconds_min,
+                    boot_seconds_max=simulation.boot_seconds_max,
+                )

@@ -1,0 +1,57 @@
+"""Celery: the broker, the beat schedule and the limits every task runs under.
+
+Without `CELERY_BROKER_URL` the broker is kombu's filesystem transport in the var
+folder: no daemon to install, and web, worker and beat on one machine share it.
+Production points it at Redis (or RabbitMQ)."""
+
+from datetime import timedelta
+
+from .env import VAR_DIR, env
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "control_folder": str(_broker_dir / "control"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+    for _folder in ("queue", "control", "processed"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+POOL_REFILL_INTERVAL = env.int("POOL_REFILL_INTERVAL", default=5)
+HOST_SYNC_INTERVAL = env.int("HOST_SYNC_INTERVAL", default=30)
+
+# Periodic jobs are short and idempotent; expiring a queued copy after one interval
+# keeps a stalled worker from working through a backlog of stale ticks.
+CELERY_BEAT_SCHEDULE = {
+    "pools-poll-boots": {
+        "task": "pools.tasks.vms_poll_boots",
+        "schedule": timedelta(seconds=POOL_REFILL_INTERVAL),
+        "options": {"expires": POOL_REFILL_INTERVAL},
+    },
+    "pools-refill": {
+        "task": "pools.tasks.pools_refill_all",
+        "schedule": timedelta(seconds=POOL_REFILL_INTERVAL),
+        "options": {"expires": POOL_REFILL_INTERVAL},
+    },
+    "cloud-sync-hosts": {
+        "task": "cloud.tasks.hosts_sync_all",
+        "schedule": timedelta(seconds=HOST_SYNC_INTERVAL),
+        "options": {"expires": HOST_SYNC_INTERVAL},
+    },
+}

@@ -1,0 +1,13 @@
+"""The cloud layer: defaults for the simulated cloud and the limits that protect
+the portal from a slow or broken cloud."""
+
+from .env import env
+
+# Boot time range of a new simulated region, in seconds (a Windows VM on a real
+# cloud takes minutes; the demo uses tens of seconds).
+SIM_BOOT_SECONDS_MIN = env.float("SIM_BOOT_SECONDS_MIN", default=20.0)
+SIM_BOOT_SECONDS_MAX = env.float("SIM_BOOT_SECONDS_MAX", default=45.0)
+
+# A VM that has not finished booting after this long is marked as failed and its
+# server deleted, so a stuck build never holds a slot of the boot cap for ever.
+VM_BOOT_TIMEOUT = env.int("VM_BOOT_TIMEOUT", default=900)
