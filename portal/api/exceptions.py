@@ -5,7 +5,7 @@ as JSON, so a thin client never has to parse an HTML error page."""
 
 import logging
 
-from django.db import DatabaseError
+from django.db import DatabaseError, IntegrityError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -61,6 +61,17 @@ def json_exception_handler(exc, context):
             http_status,
             retry_after=int(retry_after) + 1 if retry_after else None,
             **extra,
+        )
+
+    if isinstance(exc, IntegrityError):
+        # Two requests raced for the same row and the database refused the second:
+        # the caller may simply try again.
+        logger.warning("conflict while serving %s: %s", context.get("view"), exc)
+        return error_response(
+            "conflict",
+            "Another request changed the same data at the same time; try again.",
+            status.HTTP_409_CONFLICT,
+            retry_after=1,
         )
 
     if isinstance(exc, DatabaseError):

@@ -6,6 +6,8 @@ the secret key and allowed hosts must then come from the environment or the
 process refuses to start.
 """
 
+from pathlib import Path
+
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import BASE_DIR, VAR_DIR, env
@@ -113,7 +115,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = env.str("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "staticfiles"))
+STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, then every test on SQLite, then again on PostgreSQL
+# (with the tests that need real row locks and concurrent transactions).
+#
+# PostgreSQL is taken from TEST_DATABASE_URL; in CI (CI=true) it defaults to the
+# server on the loopback, and a tier that cannot reach its server fails the run
+# instead of being skipped. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/bootstrap.sh dev
+export PATH="$PWD/.venv/bin:$PATH"
+unset DATABASE_URL  # each tier below sets its own
+
+echo "==> ruff"
+ruff check .
+ruff format --check .
+
+echo "==> Tests on SQLite"
+pytest -m "not postgres" "$@"
+
+if [ "${CI:-}" = true ]; then
+  : "${TEST_DATABASE_URL:=postgres://postgres@127.0.0.1:5432/test}"
+fi
+if [ -n "${TEST_DATABASE_URL:-}" ]; then
+  echo "==> Tests on PostgreSQL"
+  DATABASE_URL="$TEST_DATABASE_URL" pytest --create-db "$@"
+else
+  echo "==> PostgreSQL tier skipped: set TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run it."
+fi

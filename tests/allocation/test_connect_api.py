@@ -1,0 +1,216 @@
+"""The thin-client connect call, v1: its contract, each error, and what a failed
+connect leaves behind (nothing)."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from allocation.choices import BindingPolicy, TerminalStatus
+from allocation.models import Binding, DesktopSession, Terminal
+from cloud.models import SimulatedRegion
+from pools.choices import VMState
+from pools.models import VM
+from portal.models import AuditEvent
+from tests.factories import (
+    AllocatorFactory,
+    Desk,
+    TerminalFactory,
+    UserFactory,
+    VMPoolFactory,
+    fill_pool,
+)
+
+pytestmark = pytest.mark.django_db
+CONNECT = "/api/thin-client/v1/connect"
+
+
+@pytest.fixture
+def client():
+    return APIClient()
+
+
+def connect(client, body):
+    return client.post(CONNECT, body, format="json")
+
+
+def test_ready_answer_carries_spice_connection_info(client, desk):
+    response = connect(client, desk.connect_body())
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == "ready"
+    desktop = body["desktop"]
+    assert set(desktop) == {
+        "id", "name", "pool", "protocol", "host", "port", "tls_port", "password", "expires_at"
+    }  # fmt: skip
+    vm = VM.objects.get(pk=desktop["id"])
+    assert vm.state == VMState.IN_USE
+    assert desktop["pool"] == desk.pool.name and desktop["protocol"] == "spice"
+    assert desktop["port"] >= 5900 and desktop["tls_port"] == desktop["port"] + 1
+    assert len(desktop["password"]) >= 12
+    session = DesktopSession.objects.get(pk=body["session"])
+    assert (session.user, session.terminal, session.vm) == (desk.user, desk.terminal, vm)
+
+
+def test_a_user_binding_brings_the_same_vm_back(client, desk):
+    first = connect(client, desk.connect_body()).json()
+    second = connect(client, desk.connect_body()).json()
+    assert first["desktop"]["id"] == second["desktop"]["id"]
+    assert first["desktop"]["password"] != second["desktop"]["password"]
+    assert VM.objects.filter(state=VMState.IN_USE).count() == 1
+
+
+def test_two_users_get_two_vms(client, desk):
+    other = UserFactory()
+    mine = connect(client, desk.connect_body()).json()["desktop"]["id"]
+    theirs = connect(client, desk.connect_body(username=other.username)).json()["desktop"]["id"]
+    assert mine != theirs
+
+
+def test_seat_binding_follows_the_seat_not_the_user(client):
+    desk = Desk.build(policy=BindingPolicy.SEAT)
+    first = connect(client, desk.connect_body()).json()["desktop"]["id"]
+    colleague = UserFactory()
+    second = connect(client, desk.connect_body(username=colleague.username)).json()
+    assert second["desktop"]["id"] == first
+    assert Binding.objects.get().seat == desk.terminal.seat
+
+
+def test_no_ready_vm_answers_preparing_with_retry_after(client, settings):
+    settings.THIN_CLIENT_RETRY_AFTER = 7
+    desk = Desk.build(ready=0)
+    response = connect(client, desk.connect_body())
+    assert response.status_code == 202
+    assert response.json() == {"status": "preparing", "retry_after": 7}
+    assert response["Retry-After"] == "7"
+    assert not Binding.objects.exists()
+
+
+def test_the_allocator_falls_back_to_its_next_pool(client):
+    desk = Desk.build(ready=0)
+    spare = VMPoolFactory(region=desk.pool.region)
+    fill_pool(spare, 1)
+    desk.allocator.pool_links.create(pool=spare, order=5)
+    response = connect(client, desk.connect_body())
+    assert response.json()["desktop"]["pool"] == spare.name
+
+
+def test_allocators_match_by_group_in_priority_order(client, desk):
+    vip_pool = VMPoolFactory(region=desk.pool.region)
+    fill_pool(vip_pool, 1)
+    AllocatorFactory(priority=10, pools=[vip_pool]).groups.create(name="vip-agents")
+    vip = UserFactory(groups=["vip-agents"])
+
+    assert connect(client, desk.connect_body(username=vip.username)).json()["desktop"]["pool"] == (
+        vip_pool.name
+    )
+    assert connect(client, desk.connect_body()).json()["desktop"]["pool"] == desk.pool.name
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[]",
+        b'"alice"',
+        b'{"username": "alice"}',
+        b'{"username": "", "password": "x", "terminal": "TC"}',
+        b'{"username": "a\\u0000b", "password": "x", "terminal": "TC"}',
+        b'{"username": "' + b"a" * 151 + b'", "password": "x", "terminal": "TC"}',
+        b'{"username": 5, "password": {"x": 1}, "terminal": ["TC"]}',
+    ],
+)
+def test_malformed_input_is_a_400_json_error(client, desk, body):
+    response = client.post(CONNECT, body, content_type="application/json")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"] in {"malformed_request", "invalid_request"}
+
+
+def test_a_body_that_is_not_json_is_a_400(client, desk):
+    response = client.post(CONNECT, "username=alice", content_type="text/plain")
+    assert response.status_code == 400
+    assert response.json()["error"] == "malformed_request"
+
+
+def test_get_is_refused_in_json(client):
+    response = client.get(CONNECT)
+    assert response.status_code == 405
+    assert response.json()["error"] == "method_not_allowed"
+
+
+def test_wrong_password_is_401(client, desk):
+    response = connect(client, desk.connect_body(password="wrong"))
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_credentials"
+
+
+def test_an_inactive_user_is_refused(client, desk):
+    desk.user.is_active = False
+    desk.user.save()
+    assert connect(client, desk.connect_body()).status_code == 401
+
+
+def test_an_unknown_terminal_is_recorded_as_pending_and_refused(client, desk):
+    response = connect(client, desk.connect_body(terminal="TC-NEW-0001"))
+    assert response.status_code == 403
+    assert response.json()["error"] == "terminal_not_enrolled"
+    terminal = Terminal.objects.get(serial="TC-NEW-0001")
+    assert terminal.status == TerminalStatus.PENDING
+    assert AuditEvent.objects.filter(action="terminal.pending", object_id=str(terminal.pk)).exists()
+    # Calling again does not enroll it.
+    assert connect(client, desk.connect_body(terminal="TC-NEW-0001")).status_code == 403
+
+
+def test_a_disabled_terminal_is_refused(client, desk):
+    desk.terminal.enabled = False
+    desk.terminal.save()
+    assert connect(client, desk.connect_body()).json()["error"] == "terminal_not_enrolled"
+
+
+def test_no_matching_allocator_is_403(client, desk):
+    desk.allocator.is_default = False
+    desk.allocator.save()
+    desk.allocator.groups.create(name="somebody-else")
+    response = connect(client, desk.connect_body())
+    assert response.status_code == 403
+    assert response.json()["error"] == "no_allocator"
+
+
+def test_cloud_down_is_503_and_the_vm_goes_back_to_the_pool(client, desk):
+    SimulatedRegion.objects.filter(region=desk.pool.region).update(api_failure_rate=1.0)
+    response = connect(client, desk.connect_body())
+    assert response.status_code == 503
+    assert response.json()["error"] == "cloud_unavailable"
+    assert "Retry-After" in response
+    assert VM.objects.filter(pool=desk.pool, state=VMState.READY).count() == 3
+    assert not Binding.objects.filter(released_at__isnull=True).exists()
+    # The cloud comes back: the same user connects normally.
+    SimulatedRegion.objects.filter(region=desk.pool.region).update(api_failure_rate=0)
+    assert connect(client, desk.connect_body()).status_code == 200
+
+
+def test_a_binding_to_a_broken_vm_is_replaced(client, desk):
+    first = connect(client, desk.connect_body()).json()["desktop"]["id"]
+    VM.objects.filter(pk=first).update(state=VMState.ERROR)
+    second = connect(client, desk.connect_body()).json()["desktop"]["id"]
+    assert second != first
+    assert Binding.objects.filter(released_at__isnull=True).get().vm_id == second
+    assert AuditEvent.objects.filter(action="binding.release").count() == 1
+
+
+def test_every_handout_is_audited(client, desk):
+    response = connect(client, desk.connect_body())
+    event = AuditEvent.objects.get(action="vm.assign")
+    assert event.actor == desk.user.username
+    assert event.object_id == str(response.json()["desktop"]["id"])
+    assert event.request_id == response["X-Request-ID"]
+
+
+def test_terminals_at_other_sites_are_served_by_site_rules(client, desk):
+    west = VMPoolFactory(region=desk.pool.region)
+    fill_pool(west, 1)
+    rule = AllocatorFactory(priority=5, pools=[west])
+    rule.sites.create(name="hefei")
+    hefei_terminal = TerminalFactory(site__name="hefei")
+    body = desk.connect_body(terminal=hefei_terminal.serial)
+    assert connect(client, body).json()["desktop"]["pool"] == west.name
