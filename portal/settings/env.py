@@ -9,7 +9,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
 # A developer may keep local overrides in `.env` at the repository root; the real
 # environment always wins over the file.
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # Mutable state of the embedded defaults (SQLite file, file-backed broker, beat
 # schedule) lives here, outside the source tree's tracked files.
