@@ -2,7 +2,7 @@
 tested (and explained) without a database."""
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -12,6 +12,7 @@ class LoginFacts:
     groups: frozenset[str] = frozenset()
     site: str | None = None
     terminal_tags: frozenset[str] = frozenset()
+    dn: str = ""
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,23 @@ class Rule:
     groups: frozenset[str] = frozenset()
     sites: frozenset[str] = frozenset()
     terminal_tags: frozenset[str] = frozenset()
-    reasons: list[str] = field(default_factory=list, compare=False)
+    ou_subtrees: frozenset[str] = frozenset()
+
+
+def normalize_dn(dn: str) -> str:
+    """A DN in one spelling: lower case, no spaces around separators (LDAP compares
+    attribute names and, for the usual attributes, values without case)."""
+    parts = []
+    for rdn in dn.split(","):
+        attribute, _, value = rdn.partition("=")
+        parts.append(f"{attribute.strip().lower()}={value.strip().lower()}")
+    return ",".join(parts) if dn.strip() else ""
+
+
+def dn_in_subtree(dn: str, base: str) -> bool:
+    """Whether `dn` is `base` or lies anywhere below it."""
+    dn, base = normalize_dn(dn), normalize_dn(base)
+    return bool(dn and base) and (dn == base or dn.endswith("," + base))
 
 
 def rule_failures(rule: Rule, facts: LoginFacts) -> list[str]:
@@ -34,6 +51,9 @@ def rule_failures(rule: Rule, facts: LoginFacts) -> list[str]:
     failures = []
     if rule.groups and not (rule.groups & facts.groups):
         failures.append(f"user is in none of the groups {sorted(rule.groups)}")
+    if rule.ou_subtrees and not any(dn_in_subtree(facts.dn, b) for b in rule.ou_subtrees):
+        where = facts.dn or "no directory entry"
+        failures.append(f"user ({where}) is under none of the OUs {sorted(rule.ou_subtrees)}")
     if rule.sites and facts.site not in rule.sites:
         failures.append(f"terminal site {facts.site!r} is not one of {sorted(rule.sites)}")
     if rule.terminal_tags and not rule.terminal_tags <= facts.terminal_tags:

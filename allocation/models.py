@@ -69,6 +69,11 @@ class Allocator(models.Model):
     groups = models.ManyToManyField(Group, blank=True, related_name="allocators")
     sites = models.ManyToManyField(Site, blank=True, related_name="allocators")
     terminal_tags = models.JSONField(default=list, blank=True)
+    ou_subtrees = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Directory subtrees (DNs); a user whose DN lies under any of them matches.",
+    )
     binding_policy = models.CharField(
         max_length=16, choices=BindingPolicy.choices, default=BindingPolicy.USER
     )
@@ -174,7 +179,9 @@ class DesktopSession(models.Model):
         Binding, on_delete=models.SET_NULL, null=True, related_name="sessions"
     )
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    ended_reason = models.CharField(max_length=32, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
 
     class Meta:
@@ -182,3 +189,18 @@ class DesktopSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} on {self.vm}"
+
+
+class DirectoryProfile(models.Model):
+    """What the directory said about a user at their last login: their DN, whose
+    OU path allocator rules match by subtree. Kept so that "explain" can answer for
+    a user who is not logging in right now."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="directory_profile"
+    )
+    dn = models.CharField(max_length=1024)
+    synced_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.dn

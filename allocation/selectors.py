@@ -4,14 +4,18 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from .choices import BindingPolicy
 from .matching import LoginFacts, Rule, first_match
-from .models import Allocator, Binding, Terminal
+from .models import Allocator, Binding, DirectoryProfile, Terminal
 
 
-def login_facts(*, user: AbstractBaseUser, terminal: Terminal) -> LoginFacts:
+def login_facts(*, user: AbstractBaseUser, terminal: Terminal | None) -> LoginFacts:
+    """What allocator rules are matched against: the user's groups and directory DN
+    (as of their last directory login), the terminal's site and tags."""
+    profile = DirectoryProfile.objects.filter(user=user).first()
     return LoginFacts(
         groups=frozenset(user.groups.values_list("name", flat=True)),
-        site=terminal.site.name if terminal.site_id else None,
-        terminal_tags=frozenset(terminal.tags or []),
+        site=terminal.site.name if terminal and terminal.site_id else None,
+        terminal_tags=frozenset(terminal.tags or []) if terminal else frozenset(),
+        dn=profile.dn if profile else "",
     )
 
 
@@ -28,6 +32,7 @@ def allocator_rules() -> dict[int, tuple[Allocator, Rule]]:
                 groups=frozenset(g.name for g in a.groups.all()),
                 sites=frozenset(s.name for s in a.sites.all()),
                 terminal_tags=frozenset(a.terminal_tags or []),
+                ou_subtrees=frozenset(a.ou_subtrees or []),
             ),
         )
         for a in allocators

@@ -3,12 +3,15 @@ from django.db import models
 
 class VMState(models.TextChoices):
     """Where a VM is in its life. `requested` and `building` count as booting;
-    `ready` VMs are idle in the pool; `in_use` VMs are handed to a user."""
+    `ready` VMs are idle in the pool; `in_use` VMs are handed to a user;
+    `recycling` VMs were released and are being reset to their image before anyone
+    else gets them."""
 
     REQUESTED = "requested", "Requested"
     BUILDING = "building", "Booting"
     READY = "ready", "Ready"
     IN_USE = "in_use", "In use"
+    RECYCLING = "recycling", "Recycling"
     ERROR = "error", "Error"
     LOST = "lost", "Lost"
     DELETED = "deleted", "Deleted"
@@ -16,4 +19,10 @@ class VMState(models.TextChoices):
 
 BOOTING_STATES = (VMState.REQUESTED, VMState.BUILDING)
 # States in which a VM holds (or may soon hold) a server in the cloud.
-ALIVE_STATES = (VMState.REQUESTED, VMState.BUILDING, VMState.READY, VMState.IN_USE)
+ALIVE_STATES = (
+    VMState.REQUESTED,
+    VMState.BUILDING,
+    VMState.READY,
+    VMState.IN_USE,
+    VMState.RECYCLING,
+)
