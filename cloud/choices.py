@@ -18,4 +18,5 @@ class ServerStatus(models.TextChoices):
     ACTIVE = "ACTIVE", "Active"
     SHUTOFF = "SHUTOFF", "Shut off"
     REBOOT = "REBOOT", "Rebooting"
+    REBUILD = "REBUILD", "Rebuilding"
     ERROR = "ERROR", "Error"

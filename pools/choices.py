@@ -17,7 +17,8 @@ class VMState(models.TextChoices):
     DELETED = "deleted", "Deleted"
 
 
-BOOTING_STATES = (VMState.REQUESTED, VMState.BUILDING)
+# A recycling VM is being rebuilt: it counts as booting, against the boot caps too.
+BOOTING_STATES = (VMState.REQUESTED, VMState.BUILDING, VMState.RECYCLING)
 # States in which a VM holds (or may soon hold) a server in the cloud.
 ALIVE_STATES = (
     VMState.REQUESTED,

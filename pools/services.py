@@ -114,11 +114,34 @@ def _vm_fail(vm: VM, driver, message: str) -> None:
             logger.warning("could not delete failed server %s: %s", vm.server_id, exc)
 
 
+def _vms_start_recycles(now) -> int:
+    """Start the rebuild of every VM released for recycling whose rebuild has not
+    started yet. Done here, by the periodic job, rather than in the request that
+    released the VM: a cloud that is slow or down then never delays a thin client,
+    and a rebuild that was never started is picked up at the next tick."""
+    started = 0
+    pending = VM.objects.filter(state=VMState.RECYCLING, boot_started_at__isnull=True)
+    for vm in pending.select_related("pool__region"):
+        driver = driver_for(vm.pool.region)
+        try:
+            driver.rebuild_server(vm.server_id, vm.pool.image)
+        except CloudUnavailable as exc:
+            logger.warning("rebuild of %s postponed: %s", vm.name, exc)
+            continue
+        except CloudError as exc:
+            _vm_fail(vm, driver, f"The rebuild was refused: {exc}")
+            continue
+        started += VM.objects.filter(
+            pk=vm.pk, state=VMState.RECYCLING, boot_started_at__isnull=True
+        ).update(boot_started_at=now)
+    return started
+
+
 def vms_poll_boots() -> dict[str, int]:
     """Ask the cloud how each booting VM is doing and move it to `ready` once the
     server is ACTIVE with no task running, or to `error` when the boot failed or
-    took longer than `VM_BOOT_TIMEOUT`. Conditional updates make two pollers at
-    once harmless."""
+    took longer than `VM_BOOT_TIMEOUT`. Rebuilds of recycled VMs are started and
+    followed the same way. Conditional updates make two pollers at once harmless."""
     now = timezone.now()
     tally: dict[str, int] = defaultdict(int)
 
@@ -126,10 +149,13 @@ def vms_poll_boots() -> dict[str, int]:
         state=VMState.REQUESTED, server_id="", requested_at__lt=now - REQUEST_TIMEOUT
     ).update(state=VMState.ERROR, error="The boot request never reached the cloud.")
     tally["abandoned"] = stale
+    tally["recycles_started"] = _vms_start_recycles(now)
 
-    building = VM.objects.filter(state=VMState.BUILDING).select_related("pool__region")
+    booting = VM.objects.filter(
+        state__in=[VMState.BUILDING, VMState.RECYCLING], boot_started_at__isnull=False
+    ).select_related("pool__region")
     by_region = defaultdict(list)
-    for vm in building:
+    for vm in booting:
         by_region[vm.pool.region].append(vm)
 
     boot_timeout = timedelta(seconds=settings.VM_BOOT_TIMEOUT)
@@ -146,20 +172,32 @@ def vms_poll_boots() -> dict[str, int]:
                 logger.warning("region %s unreachable while polling boots: %s", region.name, exc)
                 break
             if info.is_ready:
-                done = VM.objects.filter(pk=vm.pk, state=VMState.BUILDING).update(
+                done = VM.objects.filter(pk=vm.pk, state=vm.state).update(
                     state=VMState.READY,
                     ready_at=now,
                     host_name=info.host,
                     ip_address=info.ip_address,
+                    error="",
                 )
                 tally["ready"] += done
             elif info.status == "ERROR":
                 _vm_fail(vm, driver, info.fault or "The cloud reported a boot error.")
                 tally["failed"] += 1
-            elif vm.boot_started_at and now - vm.boot_started_at > boot_timeout:
+            elif now - vm.boot_started_at > boot_timeout:
                 _vm_fail(vm, driver, "The boot took longer than the boot timeout.")
                 tally["failed"] += 1
     return dict(tally)
+
+
+def vm_recycle(*, vm: VM) -> bool:
+    """Send a VM that its user released back through a rebuild to its pool's image,
+    so nobody ever gets a desktop someone else used. Returns whether it was in use
+    (a second release of the same VM does nothing)."""
+    return bool(
+        VM.objects.filter(pk=vm.pk, state=VMState.IN_USE).update(
+            state=VMState.RECYCLING, assigned_at=None, boot_started_at=None
+        )
+    )
 
 
 def vm_claim_ready(*, pool: VMPool) -> VM | None:

@@ -1,36 +1,63 @@
 """The thin-client API, version 1: machine-to-machine, JSON only, every error as
-`{"error", "detail"}`. Views parse input and shape output; the service decides."""
+`{"error", "detail"}`. Views parse input and shape output; the services decide."""
 
 from django.conf import settings
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from allocation.services import desktop_connect
+from allocation.services import (
+    desktop_connect,
+    desktop_console,
+    session_active,
+    session_disconnect,
+    session_heartbeat,
+)
 
+from .parsers import SmallJSONParser
 from .serializers import (
     ConnectInputSerializer,
     ConnectPreparingSerializer,
     ConnectReadySerializer,
+    DisconnectInputSerializer,
+    DisconnectOutputSerializer,
     ErrorSerializer,
+    HeartbeatInputSerializer,
+    HeartbeatOutputSerializer,
 )
+
+TAGS = ["thin-client v1"]
+
+
+def preparing(retry_after: int) -> Response:
+    return Response(
+        {"status": "preparing", "retry_after": retry_after},
+        status=status.HTTP_202_ACCEPTED,
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 class ThinClientView(APIView):
-    """Thin clients authenticate with the credentials in the body, not a session:
-    no session authentication, so no CSRF token either."""
+    """Thin clients authenticate with the credentials in the body (or hold a session
+    id), not a browser session: no session authentication, so no CSRF token."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    parser_classes = [JSONParser]
+    parser_classes = [SmallJSONParser]
+
+    def validated(self, serializer_class):
+        payload = serializer_class(data=self.request.data)
+        payload.is_valid(raise_exception=True)
+        return payload.validated_data
 
 
 class ConnectView(ThinClientView):
     @extend_schema(
-        tags=["thin-client v1"],
+        tags=TAGS,
         request=ConnectInputSerializer,
         responses={
             200: ConnectReadySerializer,
@@ -38,28 +65,24 @@ class ConnectView(ThinClientView):
             400: ErrorSerializer,
             401: ErrorSerializer,
             403: ErrorSerializer,
+            429: ErrorSerializer,
             503: OpenApiResponse(ErrorSerializer, description="Cloud or directory down."),
         },
         summary="Log a user in at a terminal and get their desktop",
     )
     def post(self, request):
-        payload = ConnectInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        data = self.validated(ConnectInputSerializer)
         result = desktop_connect(
-            username=payload.validated_data["username"],
-            password=payload.validated_data["password"],
-            terminal_serial=payload.validated_data["terminal"],
+            username=data["username"],
+            password=data["password"],
+            terminal_serial=data["terminal"],
             request=request._request,
             request_id=getattr(request._request, "id", ""),
             source_ip=request.META.get("REMOTE_ADDR"),
             retry_after=settings.THIN_CLIENT_RETRY_AFTER,
         )
         if result.status == "preparing":
-            return Response(
-                {"status": "preparing", "retry_after": result.retry_after},
-                status=status.HTTP_202_ACCEPTED,
-                headers={"Retry-After": str(result.retry_after)},
-            )
+            return preparing(result.retry_after)
         session, console = result.session, result.console
         return Response(
             {
@@ -78,3 +101,76 @@ class ConnectView(ThinClientView):
                 },
             }
         )
+
+
+class DisconnectView(ThinClientView):
+    @extend_schema(
+        tags=TAGS,
+        request=DisconnectInputSerializer,
+        responses={200: DisconnectOutputSerializer, 400: ErrorSerializer, 404: ErrorSerializer},
+        summary="End a desktop session (a floating desktop is released and recycled)",
+    )
+    def post(self, request):
+        data = self.validated(DisconnectInputSerializer)
+        session = session_disconnect(
+            session_id=data["session"], request_id=getattr(request._request, "id", "")
+        )
+        return Response({"status": "disconnected", "session": str(session.pk)})
+
+
+class HeartbeatView(ThinClientView):
+    @extend_schema(
+        tags=TAGS,
+        request=HeartbeatInputSerializer,
+        responses={200: HeartbeatOutputSerializer, 400: ErrorSerializer, 404: ErrorSerializer},
+        summary="Tell the broker the terminal is alive; learn whether to reconnect",
+    )
+    def post(self, request):
+        data = self.validated(HeartbeatInputSerializer)
+        action = session_heartbeat(session_id=data["session"], terminal_serial=data["terminal"])
+        return Response({"action": action})
+
+
+def virt_viewer_file(*, title: str, console) -> str:
+    """A connection file for remote-viewer (virt-viewer's format)."""
+    lines = [
+        "[virt-viewer]",
+        "type=spice",
+        f"host={console.host}",
+        f"port={console.port}",
+    ]
+    if console.tls_port:
+        lines.append(f"tls-port={console.tls_port}")
+    lines += [
+        f"password={console.password}",
+        f"title={title}",
+        "delete-this-file=1",
+        "fullscreen=1",
+        "release-cursor=shift+f12",
+        "secure-attention=ctrl+alt+end",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+class ConsoleFileView(ThinClientView):
+    @extend_schema(
+        tags=TAGS,
+        responses={
+            (200, "application/x-virt-viewer"): OpenApiTypes.STR,
+            202: ConnectPreparingSerializer,
+            404: ErrorSerializer,
+            503: ErrorSerializer,
+        },
+        summary="A remote-viewer connection file for an open session",
+    )
+    def get(self, request, session_id):
+        session = session_active(session_id=session_id)
+        console = desktop_console(vm=session.vm)
+        if console is None:
+            return preparing(settings.THIN_CLIENT_RETRY_AFTER)
+        body = virt_viewer_file(title=f"DeskOps: {session.vm.name}", console=console)
+        response = HttpResponse(body, content_type="application/x-virt-viewer")
+        response["Content-Disposition"] = f'attachment; filename="{session.vm.name}.vv"'
+        response["Cache-Control"] = "no-store"
+        return response

@@ -95,6 +95,11 @@ class CloudDriver(ABC):
     def reboot_server(self, server_id: str) -> None: ...
 
     @abstractmethod
+    def rebuild_server(self, server_id: str, image: str) -> None:
+        """Reset the server to a fresh copy of `image` (its disk is replaced; its
+        id, flavor and address stay). The server goes through REBUILD to ACTIVE."""
+
+    @abstractmethod
     def spice_console(self, server_id: str) -> SpiceConsole:
         """Connection info for a native SPICE client, with a fresh short-lived
         password."""

@@ -113,8 +113,9 @@ class SimulatedCloud(CloudDriver):
         return port
 
     def _advance(self, server: SimServer) -> SimServer:
-        """Move a build forward if its boot time has passed."""
-        if server.status == ServerStatus.BUILD and timezone.now() >= server.ready_at:
+        """Move a build or rebuild forward if its boot time has passed."""
+        booting = (ServerStatus.BUILD, ServerStatus.REBUILD)
+        if server.status in booting and timezone.now() >= server.ready_at:
             if server.fails_boot:
                 server.status = ServerStatus.ERROR
                 server.fault = "simulated boot failure"
@@ -122,7 +123,7 @@ class SimulatedCloud(CloudDriver):
                 server.status = ServerStatus.ACTIVE
                 server.ip_address = self._address_for(server)
             server.task_state = ""
-            SimServer.objects.filter(pk=server.pk, status=ServerStatus.BUILD).update(
+            SimServer.objects.filter(pk=server.pk, status__in=booting).update(
                 status=server.status,
                 fault=server.fault,
                 ip_address=server.ip_address,
@@ -193,6 +194,21 @@ class SimulatedCloud(CloudDriver):
         self._api_call()
         self._set_status(
             server_id, ServerStatus.ACTIVE, allowed={ServerStatus.ACTIVE, ServerStatus.SHUTOFF}
+        )
+
+    def rebuild_server(self, server_id: str, image: str) -> None:
+        simulation = self._api_call()
+        server = self._server(server_id)
+        if server.status not in (ServerStatus.ACTIVE, ServerStatus.SHUTOFF, ServerStatus.ERROR):
+            raise CloudError(f"Cannot rebuild server {server_id} while it is {server.status}.")
+        boot_seconds = self.rng.uniform(simulation.boot_seconds_min, simulation.boot_seconds_max)
+        SimServer.objects.filter(pk=server.pk).update(
+            status=ServerStatus.REBUILD,
+            task_state="rebuild_spawning",
+            image=image,
+            fault="",
+            ready_at=timezone.now() + timedelta(seconds=boot_seconds),
+            fails_boot=self.rng.random() < simulation.boot_failure_rate,
         )
 
     def spice_console(self, server_id: str) -> SpiceConsole:

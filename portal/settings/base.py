@@ -166,3 +166,18 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("DESKOPS_LOG_LEVEL", default="INFO")},
 }
+
+# Failed thin-client logins allowed per user name and per terminal within the window
+# (seconds) before further attempts are refused with 429.
+LOGIN_FAILURES_PER_USER = env.int("LOGIN_FAILURES_PER_USER", default=5)
+LOGIN_FAILURES_PER_TERMINAL = env.int("LOGIN_FAILURES_PER_TERMINAL", default=20)
+LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=300)
+# A floating desktop whose thin client has not been heard from for this long is
+# released and recycled.
+FLOATING_IDLE_TIMEOUT = env.int("FLOATING_IDLE_TIMEOUT", default=900)
+
+# The cache holds login failure counts; set CACHE_URL (e.g. redis://…) when several
+# web processes serve thin clients so they share one count.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://deskops")}
+# Largest thin-client request body accepted, in bytes.
+THIN_CLIENT_MAX_BODY = env.int("THIN_CLIENT_MAX_BODY", default=4096)

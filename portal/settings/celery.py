@@ -56,6 +56,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=POOL_REFILL_INTERVAL),
         "options": {"expires": POOL_REFILL_INTERVAL},
     },
+    "allocation-expire-idle-sessions": {
+        "task": "allocation.tasks.sessions_expire_idle",
+        "schedule": timedelta(seconds=60),
+        "options": {"expires": 60},
+    },
     "cloud-sync-hosts": {
         "task": "cloud.tasks.hosts_sync_all",
         "schedule": timedelta(seconds=HOST_SYNC_INTERVAL),

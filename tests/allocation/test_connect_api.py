@@ -230,3 +230,68 @@ def test_a_broker_that_is_down_does_not_fail_the_connect(
     assert response.status_code == 200
     assert callbacks, "the connect queues a refill behind the VM it handed out"
     assert "could not queue refill" in caplog.text
+
+
+@pytest.fixture
+def fresh_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_repeated_failures_lock_the_user_out_for_a_while(client, desk, settings, fresh_cache):
+    settings.LOGIN_FAILURES_PER_USER = 3
+    for _ in range(3):
+        assert connect(client, desk.connect_body(password="wrong")).status_code == 401
+    locked = connect(client, desk.connect_body())  # even the right password waits
+    assert locked.status_code == 429
+    assert locked.json()["error"] == "too_many_attempts"
+    assert int(locked["Retry-After"]) == settings.LOGIN_FAILURE_WINDOW
+    # Another user at the same terminal is not affected.
+    other = UserFactory()
+    assert connect(client, desk.connect_body(username=other.username)).status_code == 200
+
+
+def test_repeated_failures_lock_the_terminal_out(client, desk, settings, fresh_cache):
+    settings.LOGIN_FAILURES_PER_TERMINAL = 4
+    for n in range(4):
+        connect(client, desk.connect_body(username=f"guess{n}", password="wrong"))
+    assert connect(client, desk.connect_body()).status_code == 429
+
+
+def test_a_success_clears_the_users_failures(client, desk, settings, fresh_cache):
+    settings.LOGIN_FAILURES_PER_USER = 3
+    for _ in range(2):
+        connect(client, desk.connect_body(password="wrong"))
+    assert connect(client, desk.connect_body()).status_code == 200
+    for _ in range(2):
+        connect(client, desk.connect_body(password="wrong"))
+    assert connect(client, desk.connect_body()).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "raw_username",
+    [r"\ud800alice", r"ali\u0007ce", r"ali\nce", r"\u0000"],
+    ids=["lone-surrogate", "bell", "newline", "nul"],
+)
+def test_control_and_invalid_characters_are_a_400(client, desk, raw_username):
+    body = '{"username": "' + raw_username + '", "password": "x", "terminal": "TC-1"}'
+    response = client.post(CONNECT, body, content_type="application/json")
+    assert response.status_code == 400
+    assert "username" in response.json()["fields"]
+
+
+def test_printable_oddities_are_just_unknown_users(client, desk):
+    for username in ["\u202eecila", "ｅｒｉｎ", "😀", "' OR 1=1 --"]:
+        response = connect(client, desk.connect_body(username=username))
+        assert response.status_code == 401, username
+
+
+def test_an_oversized_body_is_refused(client, desk, settings):
+    settings.THIN_CLIENT_MAX_BODY = 4096
+    body = desk.connect_body(password="x" * 5000)
+    response = connect(client, body)
+    assert response.status_code == 400
+    assert response.json()["error"] == "malformed_request"

@@ -1,5 +1,5 @@
-"""Writes of the allocation app: checking a terminal in, and connecting a login to
-a desktop (the thin client's connect call)."""
+"""The thin client's connect call: check the terminal in, match the allocator,
+reuse a binding or claim a ready VM, and hand out SPICE connection info."""
 
 import logging
 from dataclasses import dataclass
@@ -8,42 +8,29 @@ from django.contrib.auth import authenticate, get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from cloud.drivers import SpiceConsole, driver_for
-from cloud.errors import CloudError
+from allocation.choices import BindingPolicy, TerminalStatus
+from allocation.errors import (
+    CloudUnreachable,
+    InvalidCredentials,
+    NoAllocator,
+    TerminalNotEnrolled,
+)
+from allocation.models import Allocator, Binding, DesktopSession, Terminal
+from allocation.selectors import allocator_for, binding_active_for, effective_policy
+from allocation.throttling import (
+    login_attempt_check,
+    login_failure_record,
+    login_success_record,
+)
+from cloud.drivers import SpiceConsole
 from pools.choices import VMState
 from pools.models import VMPool
 from pools.services import vm_claim_ready, vm_return_to_pool
-from portal.errors import ServiceError, ServiceUnavailable
 from portal.services import audit_record
 
-from .choices import BindingPolicy, TerminalStatus
-from .models import Allocator, Binding, DesktopSession, Terminal
-from .selectors import allocator_for, binding_active_for, effective_policy
+from .sessions import binding_release, desktop_console, sessions_end_superseded
 
 logger = logging.getLogger(__name__)
-
-
-class InvalidCredentials(ServiceError):
-    status_code = 401
-    code = "invalid_credentials"
-    default_detail = "The username or password is wrong."
-
-
-class TerminalNotEnrolled(ServiceError):
-    status_code = 403
-    code = "terminal_not_enrolled"
-    default_detail = "This terminal is not enrolled; ask IT to enroll it."
-
-
-class NoAllocator(ServiceError):
-    status_code = 403
-    code = "no_allocator"
-    default_detail = "No desktop is configured for this user at this terminal."
-
-
-class CloudUnreachable(ServiceUnavailable):
-    code = "cloud_unavailable"
-    default_detail = "The desktop cloud is not answering; try again shortly."
 
 
 @dataclass(frozen=True)
@@ -105,9 +92,12 @@ def desktop_connect(
     connection info. With no VM ready the answer is `preparing` and a refill is
     queued. If the cloud fails while the console is fetched, a VM claimed by this
     call goes back to the pool, so a failed connect loses nothing."""
+    login_attempt_check(username=username, terminal_serial=terminal_serial)
     user = authenticate(request, username=username, password=password)
     if user is None or not user.is_active:
+        login_failure_record(username=username, terminal_serial=terminal_serial)
         raise InvalidCredentials()
+    login_success_record(username=username)
     terminal = terminal_check_in(serial=terminal_serial, source_ip=source_ip)
     allocator = allocator_for(user=user, terminal=terminal)
     if allocator is None:
@@ -122,8 +112,8 @@ def desktop_connect(
         claimed_now = False
         if binding is not None and binding.vm.state != VMState.IN_USE:
             # The bound VM is gone (error, lost, deleted): release the binding so a
-            # fresh VM can take its place below.
-            _binding_release(binding=binding, reason="vm_unavailable", request_id=request_id)
+            # fresh VM takes its place below.
+            binding_release(binding=binding, reason="vm_unavailable", request_id=request_id)
             binding = None
         if binding is None:
             vm = next((vm for pool in pools if (vm := vm_claim_ready(pool=pool))), None)
@@ -154,28 +144,27 @@ def desktop_connect(
         session = DesktopSession.objects.create(
             user=user, terminal=terminal, vm=vm, binding=binding, client_ip=source_ip
         )
+        sessions_end_superseded(binding=binding, keep=session)
 
     try:
-        console = driver_for(vm.pool.region).spice_console(vm.server_id)
-    except CloudError as exc:
-        logger.warning("console of %s unavailable: %s", vm.name, exc)
-        with transaction.atomic():
-            DesktopSession.objects.filter(pk=session.pk).update(ended_at=timezone.now())
-            if claimed_now:
-                _binding_release(binding=binding, reason="connect_failed", request_id=request_id)
-                vm_return_to_pool(vm=vm)
+        console = desktop_console(vm=vm)
+    except CloudUnreachable as exc:
+        logger.warning("console of %s unavailable: %s", vm.name, exc.__cause__ or exc)
+        _connect_undo(session=session, binding=binding if claimed_now else None, reason="cloud")
         raise CloudUnreachable(retry_after=retry_after) from exc
+    if console is None:  # a shut-off desktop is starting
+        _connect_undo(session=session, binding=None, reason="starting")
+        return ConnectResult(status="preparing", retry_after=retry_after)
     return ConnectResult(status="ready", session=session, console=console)
 
 
-def _binding_release(*, binding: Binding, reason: str, request_id: str = "") -> None:
-    Binding.objects.filter(pk=binding.pk, released_at__isnull=True).update(
-        released_at=timezone.now()
-    )
-    audit_record(
-        action="binding.release",
-        obj=binding,
-        before={"vm": binding.vm_id, "kind": binding.kind},
-        after={"reason": reason},
-        request_id=request_id,
-    )
+def _connect_undo(*, session: DesktopSession, binding: Binding | None, reason: str) -> None:
+    """Take back what a connect that could not finish wrote: end its session and,
+    when it had just claimed the VM, put the VM back among the ready ones."""
+    with transaction.atomic():
+        DesktopSession.objects.filter(pk=session.pk).update(
+            ended_at=timezone.now(), ended_reason=reason
+        )
+        if binding is not None:
+            Binding.objects.filter(pk=binding.pk).update(released_at=timezone.now())
+            vm_return_to_pool(vm=binding.vm)
