@@ -65,8 +65,34 @@ def rule_failures(rule: Rule, facts: LoginFacts) -> list[str]:
 def first_match(rules: Iterable[Rule], facts: LoginFacts) -> Rule | None:
     """The rule that serves the login: the first matching one by priority, the
     default last."""
-    ordered = sorted(rules, key=lambda r: (r.is_default, r.priority, r.key))
-    for rule in ordered:
-        if not rule_failures(rule, facts):
-            return rule
-    return None
+    return next((rule for rule in ordered(rules) if not rule_failures(rule, facts)), None)
+
+
+def _covers(outer: frozenset[str], inner: frozenset[str]) -> bool:
+    """An "any of" condition `outer` holds whenever `inner` does: it is unset, or
+    `inner` is set and every value it allows, `outer` allows too."""
+    return not outer or (bool(inner) and inner <= outer)
+
+
+def shadows(higher: Rule, lower: Rule) -> bool:
+    """Whether `higher`, tried first, matches every login that `lower` matches, so
+    `lower` can never serve anyone."""
+    if lower.is_default:
+        return False
+    if higher.is_default:
+        return True
+    ou_covered = not higher.ou_subtrees or (
+        bool(lower.ou_subtrees)
+        and all(any(dn_in_subtree(o, h) for h in higher.ou_subtrees) for o in lower.ou_subtrees)
+    )
+    return (
+        _covers(higher.groups, lower.groups)
+        and _covers(higher.sites, lower.sites)
+        and higher.terminal_tags <= lower.terminal_tags
+        and ou_covered
+    )
+
+
+def ordered(rules: Iterable[Rule]) -> list[Rule]:
+    """Rules in the order they are tried: by priority, the default last."""
+    return sorted(rules, key=lambda r: (r.is_default, r.priority, r.key))

@@ -1,9 +1,11 @@
 """Reads of the allocation app."""
 
+from dataclasses import dataclass
+
 from django.contrib.auth.models import AbstractBaseUser
 
 from .choices import BindingPolicy
-from .matching import LoginFacts, Rule, first_match
+from .matching import LoginFacts, Rule, first_match, ordered, rule_failures, shadows
 from .models import Allocator, Binding, DirectoryProfile, Terminal
 
 
@@ -71,3 +73,60 @@ def binding_active_for(
     else:
         bindings = bindings.filter(user=user)
     return bindings.first()
+
+
+@dataclass(frozen=True)
+class RuleVerdict:
+    allocator: Allocator
+    matched: bool
+    serves: bool
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a user (at a terminal) is served by the allocator they are served by."""
+
+    facts: LoginFacts
+    verdicts: list[RuleVerdict]
+    chosen: Allocator | None
+    bindings: list[Binding]
+
+
+def allocator_explain(*, user: AbstractBaseUser, terminal: Terminal | None = None) -> Explanation:
+    """Every enabled allocator in the order they are tried, with whether it matches
+    this user (and terminal) and why not; the first that matches serves."""
+    rules = allocator_rules()
+    facts = login_facts(user=user, terminal=terminal)
+    verdicts, chosen = [], None
+    for rule in ordered(rule for _, rule in rules.values()):
+        failures = rule_failures(rule, facts)
+        serves = not failures and chosen is None
+        if serves:
+            chosen = rules[rule.key][0]
+        reasons = failures or (
+            ["the default allocator catches every login"]
+            if rule.is_default
+            else ["all conditions hold"]
+        )
+        if not failures and not serves:
+            reasons = ["matches, but a rule tried earlier serves the login"]
+        verdicts.append(RuleVerdict(rules[rule.key][0], not failures, serves, reasons))
+    bindings = list(
+        Binding.objects.filter(user=user, released_at__isnull=True).select_related(
+            "vm__pool", "allocator"
+        )
+    )
+    return Explanation(facts=facts, verdicts=verdicts, chosen=chosen, bindings=bindings)
+
+
+def allocator_shadowed_by(*, allocator: Allocator) -> list[Allocator]:
+    """Enabled allocators tried before this one that match every login it matches:
+    while any exists, this allocator serves nobody."""
+    rules = allocator_rules()
+    if allocator.pk not in rules:
+        return []
+    mine = rules[allocator.pk][1]
+    earlier = ordered(rule for _, rule in rules.values())
+    earlier = earlier[: earlier.index(mine)]
+    return [rules[rule.key][0] for rule in earlier if shadows(rule, mine)]

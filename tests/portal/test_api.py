@@ -29,7 +29,7 @@ def test_failures_inside_the_api_still_answer_json(monkeypatch, failure, status,
     def fail(**kwargs):
         raise failure
 
-    monkeypatch.setattr("allocation.api.views.desktop_connect", fail)
+    monkeypatch.setattr("allocation.api.thin_client.views.desktop_connect", fail)
     response = APIClient().post(
         "/api/thin-client/v1/connect",
         {"username": "a", "password": "b", "terminal": "c"},
