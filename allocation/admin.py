@@ -1,6 +1,28 @@
 from django.contrib import admin
 
-from .models import Allocator, AllocatorPool, Binding, DesktopSession, Site, Terminal
+from .models import (
+    Allocator,
+    AllocatorPool,
+    Binding,
+    DesktopSession,
+    DirectoryProfile,
+    Site,
+    Terminal,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Shown here for reference only: these objects are changed on the portal's own
+    pages and through the ops API, whose services validate and audit every change."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Site)
@@ -9,7 +31,7 @@ class SiteAdmin(admin.ModelAdmin):
 
 
 @admin.register(Terminal)
-class TerminalAdmin(admin.ModelAdmin):
+class TerminalAdmin(ReadOnlyAdmin):
     list_display = ("serial", "site", "seat", "status", "enabled", "last_seen_at")
     list_filter = ("status", "enabled", "site")
     search_fields = ("serial", "mac_address", "seat")
@@ -17,18 +39,26 @@ class TerminalAdmin(admin.ModelAdmin):
 
 class AllocatorPoolInline(admin.TabularInline):
     model = AllocatorPool
-    extra = 1
+    extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Allocator)
-class AllocatorAdmin(admin.ModelAdmin):
+class AllocatorAdmin(ReadOnlyAdmin):
     list_display = ("name", "priority", "is_default", "binding_policy", "enabled")
     inlines = [AllocatorPoolInline]
-    filter_horizontal = ("groups", "sites")
 
 
 @admin.register(Binding)
-class BindingAdmin(admin.ModelAdmin):
+class BindingAdmin(ReadOnlyAdmin):
     list_display = (
         "vm",
         "kind",
@@ -43,5 +73,11 @@ class BindingAdmin(admin.ModelAdmin):
 
 
 @admin.register(DesktopSession)
-class DesktopSessionAdmin(admin.ModelAdmin):
-    list_display = ("id", "user", "terminal", "vm", "started_at", "ended_at")
+class DesktopSessionAdmin(ReadOnlyAdmin):
+    list_display = ("id", "user", "terminal", "vm", "started_at", "ended_at", "ended_reason")
+
+
+@admin.register(DirectoryProfile)
+class DirectoryProfileAdmin(ReadOnlyAdmin):
+    list_display = ("user", "dn", "synced_at")
+    search_fields = ("user__username", "dn")
