@@ -20,6 +20,16 @@ from allocation.services.terminals import terminal_enroll, terminals_import_csv
 staff_required = staff_member_required(login_url="login")
 
 
+def flatten_errors(errors) -> list[str]:
+    """DRF's errors for one field as plain sentences (a list field nests them by
+    item index)."""
+    if isinstance(errors, dict):
+        return [msg for nested in errors.values() for msg in flatten_errors(nested)]
+    if isinstance(errors, list):
+        return [msg for nested in errors for msg in flatten_errors(nested)]
+    return [str(errors)]
+
+
 def _audit_context(request) -> dict:
     return {"actor": request.user.get_username(), "request_id": getattr(request, "id", "")}
 
@@ -52,7 +62,7 @@ def allocator_edit(request, pk=None):
                 return redirect("allocation:allocator-list")
             for field, errors in serializer.errors.items():
                 target = field if field in form.fields else None
-                for error in errors:
+                for error in flatten_errors(errors):
                     form.add_error(target, error)
     elif allocator is not None:
         form = AllocatorForm(
