@@ -139,7 +139,11 @@ if PRODUCTION:
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # HTTP Basic for scripts (over HTTPS in production), browser sessions for the
+    # portal's pages. Basic goes first so an unauthenticated call gets a 401 with
+    # a WWW-Authenticate header rather than a 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.BasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],

@@ -1,6 +1,8 @@
 """The ops API for allocation: allocator rules with their validation, the terminal
 registry with enrollment and CSV import, and "explain" (API and page)."""
 
+import base64
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -43,7 +45,9 @@ def rule(**overrides):
 
 def test_the_ops_api_is_for_staff_only(pools):
     anonymous = APIClient()
-    assert anonymous.get("/api/v1/allocators/").status_code == 403
+    response = anonymous.get("/api/v1/allocators/")
+    assert response.status_code == 401
+    assert response.json()["error"] == "not_authenticated"
     agent = APIClient()
     agent.force_authenticate(UserFactory())
     assert agent.get("/api/v1/allocators/").status_code == 403
@@ -197,3 +201,18 @@ def test_the_explain_page(client, staff, pools):
     assert "the default allocator catches every login" in page
     page = client.get("/explain/", {"user": "nobody"}).content.decode()
     assert "There is no user" in page
+
+
+def basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+def test_scripts_use_http_basic_auth(pools):
+    UserFactory(username="script", password="s3cret-pass", is_staff=True)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=basic("script", "s3cret-pass"))
+    assert client.get("/api/v1/allocators/").status_code == 200
+    client.credentials(HTTP_AUTHORIZATION=basic("script", "wrong"))
+    response = client.get("/api/v1/allocators/")
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_credentials"
