@@ -168,3 +168,10 @@ def _connect_undo(*, session: DesktopSession, binding: Binding | None, reason: s
         if binding is not None:
             Binding.objects.filter(pk=binding.pk).update(released_at=timezone.now())
             vm_return_to_pool(vm=binding.vm)
+            audit_record(
+                action="binding.release",
+                obj=binding,
+                actor=session.user.get_username(),
+                before={"vm": binding.vm_id, "kind": binding.kind},
+                after={"reason": f"connect_failed:{reason}", "vm_returned_to_pool": True},
+            )
