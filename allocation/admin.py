@@ -11,7 +11,7 @@ from .models import (
 )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnly:
     """Shown here for reference only: these objects are changed on the portal's own
     pages and through the ops API, whose services validate and audit every change."""
 
@@ -23,6 +23,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyAdmin(ReadOnly, admin.ModelAdmin):
+    pass
 
 
 @admin.register(Site)
@@ -37,18 +41,9 @@ class TerminalAdmin(ReadOnlyAdmin):
     search_fields = ("serial", "mac_address", "seat")
 
 
-class AllocatorPoolInline(admin.TabularInline):
+class AllocatorPoolInline(ReadOnly, admin.TabularInline):
     model = AllocatorPool
     extra = 0
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Allocator)
