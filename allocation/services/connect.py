@@ -4,11 +4,12 @@ reuse a binding or claim a ready VM, and hand out SPICE connection info."""
 import logging
 from dataclasses import dataclass
 
-from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
 from allocation.choices import BindingPolicy, TerminalStatus
+from allocation.directory import directory_authenticate
 from allocation.errors import (
     CloudUnreachable,
     InvalidCredentials,
@@ -93,7 +94,7 @@ def desktop_connect(
     queued. If the cloud fails while the console is fetched, a VM claimed by this
     call goes back to the pool, so a failed connect loses nothing."""
     login_attempt_check(username=username, terminal_serial=terminal_serial)
-    user = authenticate(request, username=username, password=password)
+    user = directory_authenticate(request, username=username, password=password)
     if user is None or not user.is_active:
         login_failure_record(username=username, terminal_serial=terminal_serial)
         raise InvalidCredentials()
