@@ -3,6 +3,7 @@ from django.db import models
 
 class DriverKind(models.TextChoices):
     SIMULATED = "simulated", "Simulated cloud"
+    OPENSTACK = "openstack", "OpenStack"
 
 
 class HostState(models.TextChoices):

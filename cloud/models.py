@@ -23,6 +23,16 @@ class Region(models.Model):
     )
     enabled = models.BooleanField(default=True)
     hosts_synced_at = models.DateTimeField(null=True, blank=True)
+    openstack_cloud = models.CharField(
+        max_length=120,
+        blank=True,
+        help_text="OpenStack only: the entry of clouds.yaml that holds this region's credentials.",
+    )
+    openstack_region = models.CharField(
+        max_length=120,
+        blank=True,
+        help_text="OpenStack only: the region name in that cloud, when it has several.",
+    )
 
     class Meta:
         ordering = ["name"]
