@@ -28,6 +28,19 @@ class Region(models.Model):
         blank=True,
         help_text="OpenStack only: the entry of clouds.yaml that holds this region's credentials.",
     )
+    max_concurrent_boots = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Most VMs booting in this region at once (boot-storm protection); empty: no cap.",
+    )
+    place_by_portal = models.BooleanField(
+        default=True,
+        help_text="DeskOps picks each VM's host by dynamic priority (on OpenStack this needs "
+        "admin rights); off: the cloud's own scheduler picks.",
+    )
+    reachable = models.BooleanField(
+        default=True, help_text="Whether the region's cloud answered its last host sync."
+    )
     openstack_region = models.CharField(
         max_length=120,
         blank=True,
@@ -55,6 +68,21 @@ class Host(models.Model):
     cpu_allocation_ratio = models.FloatField(default=2.0)
     ram_allocation_ratio = models.FloatField(default=1.2)
     running_vms = models.PositiveIntegerField(default=0)
+    response_ms = models.FloatField(
+        null=True, blank=True, help_text="Measured response time (LT in the placement rule)."
+    )
+    placement_group = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Hosts of one group share placement: the best group first, round-robin inside.",
+    )
+    max_concurrent_boots = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Most VMs booting on this host at once; empty: the scheduling policy's default.",
+    )
+    boot_failures_in_row = models.PositiveIntegerField(default=0)
+    last_placed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -106,6 +134,7 @@ class SimHost(models.Model):
     cpu_allocation_ratio = models.FloatField(default=2.0)
     ram_allocation_ratio = models.FloatField(default=1.2)
     state = models.CharField(max_length=16, choices=HostState.choices, default=HostState.UP)
+    response_ms = models.FloatField(default=20.0, help_text="Simulated response time.")
 
     class Meta:
         ordering = ["region__name", "name"]

@@ -33,11 +33,14 @@ def region_sync_hosts(*, region: Region) -> int:
                     "cpu_allocation_ratio": info.cpu_allocation_ratio,
                     "ram_allocation_ratio": info.ram_allocation_ratio,
                     "running_vms": info.running_vms,
+                    # A cloud that does not measure response time leaves the last
+                    # value (e.g. from a host agent) alone.
+                    **({"response_ms": info.response_ms} if info.response_ms is not None else {}),
                 },
             )
             seen.append(info.name)
         Host.objects.filter(region=region).exclude(name__in=seen).update(state=HostState.DOWN)
-        Region.objects.filter(pk=region.pk).update(hosts_synced_at=timezone.now())
+        Region.objects.filter(pk=region.pk).update(hosts_synced_at=timezone.now(), reachable=True)
     return len(reported)
 
 
@@ -50,5 +53,6 @@ def regions_sync_hosts() -> dict[str, int | None]:
             result[region.name] = region_sync_hosts(region=region)
         except CloudUnavailable as exc:
             logger.warning("host sync of region %s failed: %s", region.name, exc)
+            Region.objects.filter(pk=region.pk).update(reachable=False)
             result[region.name] = None
     return result

@@ -58,6 +58,12 @@ class VMPool(models.Model):
     enabled = models.BooleanField(default=True)
     last_error = models.CharField(max_length=255, blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    pause_after_errors = models.PositiveIntegerField(
+        default=5, help_text="Pause refills after this many failed boots within the window."
+    )
+    pause_window_minutes = models.PositiveIntegerField(default=10)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    pause_reason = models.CharField(max_length=255, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -65,6 +71,64 @@ class VMPool(models.Model):
 
     def __str__(self) -> str:
         return self.label or self.name
+
+
+class PoolSchedule(models.Model):
+    """A calendar target: on the given weekdays between `starts` and `ends` (local
+    time), the pool keeps `target_ready` VMs ready instead of its usual target, so
+    desktops are booted, within the caps, before a shift arrives. When windows
+    overlap, the highest target wins."""
+
+    pool = models.ForeignKey(VMPool, on_delete=models.CASCADE, related_name="schedules")
+    weekdays = models.JSONField(
+        default=list, help_text="ISO weekdays, 1 = Monday … 7 = Sunday; empty: every day."
+    )
+    starts = models.TimeField()
+    ends = models.TimeField(
+        help_text="May be earlier than the start: the window runs past midnight."
+    )
+    target_ready = models.PositiveIntegerField()
+    label = models.CharField(max_length=80, blank=True)
+
+    class Meta:
+        ordering = ["pool", "starts"]
+
+    def __str__(self) -> str:
+        return f"{self.pool}: {self.target_ready} ready {self.starts:%H:%M}-{self.ends:%H:%M}"
+
+
+class SchedulingPolicy(models.Model):
+    """The cloud-wide knobs of booting and placement; one row. Caps keep a boot
+    storm from saturating storage (unthrottled Windows boots once took 40 minutes
+    at 100% disk); the placement factors are the paper's dynamic priority."""
+
+    max_concurrent_boots = models.PositiveIntegerField(
+        default=50, help_text="Most VMs booting at once across every region."
+    )
+    max_boots_per_minute = models.PositiveIntegerField(
+        default=60, help_text="Most new boots started in any 60 seconds."
+    )
+    host_max_concurrent_boots = models.PositiveIntegerField(
+        default=3, help_text="Most VMs booting at once on one host, unless the host says otherwise."
+    )
+    response_time_factor = models.FloatField(
+        default=-0.05,
+        help_text="mu: priority per ms of host response time (negative: slower ranks lower).",
+    )
+    max_boot_failures_in_row = models.PositiveIntegerField(
+        default=3, help_text="K: a host whose last K boots failed gets no placements until cleared."
+    )
+
+    class Meta:
+        verbose_name_plural = "scheduling policy"
+
+    def __str__(self) -> str:
+        return "Scheduling policy"
+
+    @classmethod
+    def current(cls) -> "SchedulingPolicy":
+        policy, _ = cls.objects.get_or_create(pk=1)
+        return policy
 
 
 class VM(models.Model):
@@ -81,6 +145,9 @@ class VM(models.Model):
     boot_started_at = models.DateTimeField(null=True, blank=True)
     ready_at = models.DateTimeField(null=True, blank=True)
     assigned_at = models.DateTimeField(null=True, blank=True)
+    placement = models.JSONField(
+        null=True, blank=True, help_text="Why the host was chosen: the candidates and their scores."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -1,9 +1,17 @@
 """Reads of the pools app."""
 
+from collections import Counter
+from datetime import datetime, timedelta
+
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from cloud.choices import HostState
+from cloud.models import Host, Region
 
 from .choices import BOOTING_STATES, VMState
-from .models import VMPool
+from .models import VM, SchedulingPolicy, VMPool
+from .placement import HostLoad, Unit
 
 
 def pool_summaries() -> QuerySet[VMPool]:
@@ -14,3 +22,84 @@ def pool_summaries() -> QuerySet[VMPool]:
         in_use_count=Count("vms", filter=Q(vms__state=VMState.IN_USE)),
         error_count=Count("vms", filter=Q(vms__state=VMState.ERROR)),
     )
+
+
+def _in_window(schedule, moment: datetime) -> bool:
+    """Whether a calendar window is open at `moment` (local time). A window that
+    runs past midnight belongs to the weekday it starts on."""
+
+    def on(day: int) -> bool:
+        return not schedule.weekdays or day in schedule.weekdays
+
+    now, starts, ends = moment.time(), schedule.starts, schedule.ends
+    today = moment.isoweekday()
+    if starts <= ends:
+        return on(today) and starts <= now < ends
+    yesterday = (moment - timedelta(days=1)).isoweekday()
+    return (on(today) and now >= starts) or (on(yesterday) and now < ends)
+
+
+def pool_target(pool: VMPool, *, at: datetime | None = None) -> int:
+    """How many VMs the pool should keep ready now: the highest target of its
+    calendar windows open at this (local) time, else its usual target."""
+    moment = timezone.localtime(at or timezone.now())
+    targets = [s.target_ready for s in pool.schedules.all() if _in_window(s, moment)]
+    return max(targets) if targets else pool.target_ready
+
+
+def boots_in_flight() -> dict:
+    """VMs booting now: in all, per region id, and per (region id, host name)."""
+    rows = VM.objects.filter(state__in=BOOTING_STATES).values_list("pool__region_id", "host_name")
+    per_region: Counter = Counter()
+    per_host: Counter = Counter()
+    for region_id, host_name in rows:
+        per_region[region_id] += 1
+        if host_name:
+            per_host[(region_id, host_name)] += 1
+    return {"total": sum(per_region.values()), "region": per_region, "host": per_host}
+
+
+def boots_started_since(moment: datetime) -> int:
+    """Boots (new VMs and rebuilds) started since `moment`."""
+    return VM.objects.filter(
+        Q(requested_at__gte=moment) | Q(state=VMState.RECYCLING, boot_started_at__gte=moment)
+    ).count()
+
+
+def host_loads(*, region: Region, policy: SchedulingPolicy, in_flight: dict) -> list[HostLoad]:
+    """The region's hosts as placement sees them. Usage is the last host sync plus
+    the VMs requested on each host since, so a burst of placements between two
+    syncs is not placed on the same "empty" host over and over."""
+    synced_at = region.hosts_synced_at or timezone.now() - timedelta(days=365)
+    recent = Counter()
+    recent_memory = Counter()
+    for host_name, vcpus, memory in (
+        VM.objects.filter(pool__region=region, requested_at__gt=synced_at)
+        .exclude(host_name="")
+        .values_list("host_name", "pool__vcpus", "pool__memory_mb")
+    ):
+        recent[host_name] += vcpus
+        recent_memory[host_name] += memory
+    return [
+        HostLoad(
+            name=host.name,
+            group=host.placement_group or region.name,
+            up=host.state == HostState.UP,
+            vcpus=host.vcpus,
+            memory_mb=host.memory_mb,
+            cpu_allocation_ratio=host.cpu_allocation_ratio,
+            ram_allocation_ratio=host.ram_allocation_ratio,
+            vcpus_used=host.vcpus_used + recent[host.name],
+            memory_mb_used=host.memory_mb_used + recent_memory[host.name],
+            response_ms=host.response_ms,
+            boots_in_flight=in_flight["host"][(region.pk, host.name)],
+            boot_cap=host.max_concurrent_boots or policy.host_max_concurrent_boots,
+            failures_in_row=host.boot_failures_in_row,
+            last_placed_at=host.last_placed_at,
+        )
+        for host in Host.objects.filter(region=region).order_by("name")
+    ]
+
+
+def pool_unit(pool: VMPool) -> Unit:
+    return Unit(vcpus=pool.vcpus, memory_mb=pool.memory_mb, weight=pool.feature_class.weight)

@@ -52,6 +52,8 @@ class HostInfo:
     cpu_allocation_ratio: float
     ram_allocation_ratio: float
     running_vms: int
+    # Measured response time of the host in milliseconds, when the cloud knows it.
+    response_ms: float | None = None
 
 
 @dataclass(frozen=True)

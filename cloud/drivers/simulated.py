@@ -244,6 +244,7 @@ class SimulatedCloud(CloudDriver):
                 cpu_allocation_ratio=host.cpu_allocation_ratio,
                 ram_allocation_ratio=host.ram_allocation_ratio,
                 running_vms=host.server_count,
+                response_ms=host.response_ms,
             )
             for host in hosts
         ]

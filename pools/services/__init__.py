@@ -1,0 +1,17 @@
+"""Writes of the pools app, one module per capability."""
+
+from .boots import host_clear_failures, pool_check_pause, pool_resume, vms_poll_boots
+from .claims import vm_claim_ready, vm_recycle, vm_return_to_pool
+from .refill import pool_refill, pools_refill_all
+
+__all__ = [
+    "host_clear_failures",
+    "pool_check_pause",
+    "pool_refill",
+    "pool_resume",
+    "pools_refill_all",
+    "vm_claim_ready",
+    "vm_recycle",
+    "vm_return_to_pool",
+    "vms_poll_boots",
+]

@@ -1,0 +1,48 @@
+"""Handing out ready VMs, race-free, and taking them back."""
+
+from django.utils import timezone
+
+from pools.choices import VMState
+from pools.models import VM, VMPool
+
+
+def vm_claim_ready(*, pool: VMPool) -> VM | None:
+    """Take the longest-idle ready VM of the pool and mark it in use; `None` when the
+    pool has none. Must run inside the caller's transaction.
+
+    Two concurrent callers never get the same VM: on PostgreSQL each skips rows the
+    other has locked, and the conditional update (`state=ready`) makes the claim
+    itself atomic on any database."""
+    for _ in range(5):
+        candidate = (
+            VM.objects.select_for_update(skip_locked=True)
+            .filter(pool=pool, state=VMState.READY)
+            .order_by("ready_at", "pk")
+            .first()
+        )
+        if candidate is None:
+            return None
+        claimed = VM.objects.filter(pk=candidate.pk, state=VMState.READY).update(
+            state=VMState.IN_USE, assigned_at=timezone.now()
+        )
+        if claimed:
+            candidate.refresh_from_db()
+            return candidate
+    return None
+
+
+def vm_return_to_pool(*, vm: VM) -> None:
+    """Put a VM that was claimed but never reached its user back among the ready
+    ones (used when handing it out failed half-way)."""
+    VM.objects.filter(pk=vm.pk, state=VMState.IN_USE).update(state=VMState.READY, assigned_at=None)
+
+
+def vm_recycle(*, vm: VM) -> bool:
+    """Send a VM that its user released back through a rebuild to its pool's image,
+    so nobody ever gets a desktop someone else used. Returns whether it was in use
+    (a second release of the same VM does nothing)."""
+    return bool(
+        VM.objects.filter(pk=vm.pk, state=VMState.IN_USE).update(
+            state=VMState.RECYCLING, assigned_at=None, boot_started_at=None
+        )
+    )
