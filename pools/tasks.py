@@ -18,3 +18,8 @@ def pool_refill(pool_id: int) -> int:
 @shared_task
 def vms_poll_boots() -> dict:
     return services.vms_poll_boots()
+
+
+@shared_task
+def regions_reconcile() -> dict:
+    return services.regions_reconcile()

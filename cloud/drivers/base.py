@@ -33,6 +33,8 @@ class ServerInfo:
     ip_address: str | None
     host_status: str = "UP"
     fault: str = ""
+    # When the cloud created the server (reconciliation leaves young servers alone).
+    created_at: datetime | None = None
 
     @property
     def is_ready(self) -> bool:

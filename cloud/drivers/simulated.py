@@ -156,6 +156,7 @@ class SimulatedCloud(CloudDriver):
             ip_address=server.ip_address,
             host_status="UP" if server.host.state == HostState.UP else "DOWN",
             fault=server.fault,
+            created_at=server.created_at,
         )
 
     def get_server(self, server_id: str) -> ServerInfo:

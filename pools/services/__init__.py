@@ -2,6 +2,7 @@
 
 from .boots import host_clear_failures, pool_check_pause, pool_resume, vms_poll_boots
 from .claims import vm_claim_ready, vm_recycle, vm_return_to_pool
+from .reconcile import region_reconcile, regions_reconcile
 from .refill import pool_refill, pools_refill_all
 
 __all__ = [
@@ -10,6 +11,8 @@ __all__ = [
     "pool_refill",
     "pool_resume",
     "pools_refill_all",
+    "region_reconcile",
+    "regions_reconcile",
     "vm_claim_ready",
     "vm_recycle",
     "vm_return_to_pool",

@@ -6,6 +6,7 @@ Production points it at Redis (or RabbitMQ)."""
 
 from datetime import timedelta
 
+from .cloud import RECONCILE_INTERVAL
 from .env import VAR_DIR, env
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -60,6 +61,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "allocation.tasks.sessions_expire_idle",
         "schedule": timedelta(seconds=60),
         "options": {"expires": 60},
+    },
+    "pools-reconcile": {
+        "task": "pools.tasks.regions_reconcile",
+        "schedule": timedelta(seconds=RECONCILE_INTERVAL),
+        "options": {"expires": RECONCILE_INTERVAL},
     },
     "cloud-sync-hosts": {
         "task": "cloud.tasks.hosts_sync_all",

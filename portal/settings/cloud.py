@@ -11,3 +11,14 @@ SIM_BOOT_SECONDS_MAX = env.float("SIM_BOOT_SECONDS_MAX", default=45.0)
 # A VM that has not finished booting after this long is marked as failed and its
 # server deleted, so a stuck build never holds a slot of the boot cap for ever.
 VM_BOOT_TIMEOUT = env.int("VM_BOOT_TIMEOUT", default=900)
+
+# Reconciliation: what to do with a server the portal does not know ("delete" or
+# "report"), how young a server may be before it counts as unknown, and how often
+# the job runs (seconds).
+RECONCILE_ORPHANS = env.str("RECONCILE_ORPHANS", default="delete")
+if RECONCILE_ORPHANS not in {"delete", "report"}:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("RECONCILE_ORPHANS must be 'delete' or 'report'.")
+RECONCILE_GRACE_SECONDS = env.int("RECONCILE_GRACE_SECONDS", default=600)
+RECONCILE_INTERVAL = env.int("RECONCILE_INTERVAL", default=300)
