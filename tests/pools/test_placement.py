@@ -93,3 +93,11 @@ def test_no_eligible_host_means_no_placement():
     decision = place([host("down", up=False)], UNIT, mu=-0.05, max_failures=3)
     assert decision.host is None and decision.group is None
     assert decision.as_record()["candidates"][0]["why_not"] == "host is down"
+
+
+def test_the_benchmark_counts_overlapping_boots_exactly():
+    from pools.management.commands.bench_refill import max_overlap
+
+    assert max_overlap([]) == 0
+    assert max_overlap([(0, 4), (1, 5), (2, 3)]) == 3
+    assert max_overlap([(0, 1), (1, 2), (2, 3)]) == 1  # back to back: never two at once
