@@ -24,6 +24,7 @@ from allocation.throttling import (
     login_success_record,
 )
 from cloud.drivers import SpiceConsole
+from cloud.models import Region
 from pools.choices import VMState
 from pools.models import VMPool
 from pools.services import vm_claim_ready, vm_return_to_pool
@@ -71,10 +72,21 @@ def _enqueue_refill(pool_ids: list[int]) -> None:
 
 
 def _pools_in_order(allocator: Allocator) -> list[VMPool]:
+    """The allocator's pools in its order of preference, but pools in a region whose
+    cloud did not answer lately after the others (a fallback pool in another region
+    serves while the preferred region is down)."""
     links = allocator.pool_links.select_related("pool__region").filter(
         pool__enabled=True, pool__region__enabled=True
     )
-    return [link.pool for link in links]
+    pools = [link.pool for link in links]
+    return sorted(pools, key=lambda pool: not pool.region.reachable)
+
+
+class _RegionFailed(Exception):
+    """The cloud of a VM this connect had just claimed did not answer."""
+
+    def __init__(self, region_id: int):
+        self.region_id = region_id
 
 
 def desktop_connect(
@@ -105,6 +117,36 @@ def desktop_connect(
         raise NoAllocator()
 
     pools = _pools_in_order(allocator)
+    while True:
+        try:
+            return _serve(
+                user=user,
+                terminal=terminal,
+                allocator=allocator,
+                pools=pools,
+                request_id=request_id,
+                source_ip=source_ip,
+                retry_after=retry_after,
+            )
+        except _RegionFailed as failed:
+            # Try the allocator's pools in other regions before giving up.
+            Region.objects.filter(pk=failed.region_id).update(reachable=False)
+            pools = [pool for pool in pools if pool.region_id != failed.region_id]
+            if not pools:
+                raise CloudUnreachable(retry_after=retry_after) from None
+
+
+def _serve(
+    *,
+    user,
+    terminal: Terminal,
+    allocator: Allocator,
+    pools: list[VMPool],
+    request_id: str,
+    source_ip: str | None,
+    retry_after: int,
+) -> ConnectResult:
+    """Reuse the binding or claim a VM from `pools`, then fetch its console."""
     with transaction.atomic():
         # One allocation per user at a time: a user who connects twice at once
         # waits here and then finds the binding the first call made.
@@ -152,6 +194,8 @@ def desktop_connect(
     except CloudUnreachable as exc:
         logger.warning("console of %s unavailable: %s", vm.name, exc.__cause__ or exc)
         _connect_undo(session=session, binding=binding if claimed_now else None, reason="cloud")
+        if claimed_now:
+            raise _RegionFailed(vm.pool.region_id) from exc
         raise CloudUnreachable(retry_after=retry_after) from exc
     if console is None:  # a shut-off desktop is starting
         _connect_undo(session=session, binding=None, reason="starting")

@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 
 from allocation.choices import BindingPolicy, TerminalStatus
 from allocation.models import Binding, DesktopSession, Terminal
-from cloud.models import SimulatedRegion
+from cloud.models import Region, SimulatedRegion
 from pools.choices import VMState
 from pools.models import VM
 from portal.models import AuditEvent
@@ -295,3 +295,35 @@ def test_an_oversized_body_is_refused(client, desk, settings):
     response = connect(client, body)
     assert response.status_code == 400
     assert response.json()["error"] == "malformed_request"
+
+
+def test_a_region_that_is_down_falls_back_to_a_pool_in_another_region(client):
+    desk = Desk.build(ready=2)
+    west = VMPoolFactory()  # its own region
+    fill_pool(west, 1)
+    desk.allocator.pool_links.create(pool=west, order=5)
+    SimulatedRegion.objects.filter(region=desk.pool.region).update(api_failure_rate=1.0)
+
+    response = connect(client, desk.connect_body())
+
+    assert response.status_code == 200
+    assert response.json()["desktop"]["pool"] == west.name
+    assert VM.objects.filter(pool=desk.pool, state=VMState.READY).count() == 2  # returned
+    desk.pool.region.refresh_from_db()
+    assert desk.pool.region.reachable is False
+    # The next login goes straight to the region that answers.
+    other = UserFactory()
+    fill_pool(west, 2)
+    assert (
+        connect(client, desk.connect_body(username=other.username)).json()["desktop"]["pool"]
+        == west.name
+    )
+
+
+def test_pools_of_an_unreachable_region_are_tried_last(client):
+    desk = Desk.build(ready=2)
+    west = VMPoolFactory()
+    fill_pool(west, 1)
+    desk.allocator.pool_links.create(pool=west, order=5)
+    Region.objects.filter(pk=desk.pool.region_id).update(reachable=False)
+    assert connect(client, desk.connect_body()).json()["desktop"]["pool"] == west.name
