@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.db import models
+from django.db import models, transaction
 
 from .models import AuditEvent
 
@@ -32,3 +32,33 @@ def audit_record(
         request_id=request_id,
         source_ip=source_ip,
     )
+
+
+def _plain(value: Any) -> Any:
+    """A field value as JSON can hold it (times and dates as ISO text)."""
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+@transaction.atomic
+def model_update(
+    *, obj: models.Model, fields: dict[str, Any], actor: str, request_id: str = ""
+) -> models.Model:
+    """Change plain fields of an object and audit what changed (before / after of
+    the changed fields only); a save that changes nothing writes no record."""
+    before = {name: _plain(getattr(obj, name)) for name in fields}
+    for name, value in fields.items():
+        setattr(obj, name, value)
+    obj.full_clean()
+    obj.save(update_fields=list(fields))
+    after = {name: _plain(getattr(obj, name)) for name in fields}
+    changed = [name for name in fields if before[name] != after[name]]
+    if changed:
+        audit_record(
+            action=f"{obj._meta.model_name}.update",
+            obj=obj,
+            actor=actor,
+            before={name: before[name] for name in changed},
+            after={name: after[name] for name in changed},
+            request_id=request_id,
+        )
+    return obj
