@@ -3,12 +3,9 @@ groups mirrored in both group styles, their DN kept for OU rules, and an outage
 told apart from a wrong password, both by `directory_authenticate` and by the
 thin-client connect call."""
 
-import os
 import socket
 import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import ldap
 import pytest
@@ -23,6 +20,7 @@ from allocation.models import DesktopSession, DirectoryProfile
 from allocation.selectors import allocator_for
 from tests.allocation.conftest import GROUPS, PEOPLE, SERVICE_DN, SERVICE_PASSWORD
 from tests.factories import AllocatorFactory, Desk, TerminalFactory, VMPoolFactory, fill_pool
+from tests.helpers import settings_in_fresh_interpreter
 
 pytestmark = [pytest.mark.ldap, pytest.mark.django_db]
 
@@ -400,19 +398,14 @@ def test_connect_routes_by_the_users_site_ou(use_directory, slapd):
 
 
 def load_ldap_settings(**env) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AUTH_LDAP_")}
-    environment.update(env, DJANGO_SETTINGS_MODULE="portal.settings")
-    code = (
-        "from django.conf import settings as s; import ldap; "
-        "print(s.AUTHENTICATION_BACKENDS[0], type(s.AUTH_LDAP_GROUP_TYPE).__name__, "
+    return settings_in_fresh_interpreter(
+        "s.AUTHENTICATION_BACKENDS[0], type(s.AUTH_LDAP_GROUP_TYPE).__name__, "
         "s.AUTH_LDAP_GROUP_SEARCH.base_dn, s.AUTH_LDAP_USER_SEARCH.filterstr, "
         "s.AUTH_LDAP_USER_SEARCH.attrlist, s.AUTH_LDAP_BIND_AS_AUTHENTICATING_USER, "
         "s.AUTH_LDAP_START_TLS, s.AUTH_LDAP_CONNECTION_OPTIONS[ldap.OPT_X_TLS_CACERTFILE], "
-        "s.AUTH_LDAP_CONNECTION_OPTIONS[ldap.OPT_TIMEOUT])"
-    )
-    root = Path(__file__).resolve().parents[2]
-    return subprocess.run(
-        [sys.executable, "-c", code], cwd=root, env=environment, capture_output=True, text=True
+        "s.AUTH_LDAP_CONNECTION_OPTIONS[ldap.OPT_TIMEOUT]",
+        imports="import ldap",
+        **env,
     )
 
 

@@ -1,31 +1,17 @@
 """Settings come from the environment; production refuses unsafe defaults."""
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import settings_in_fresh_interpreter
 
 
 def load_settings(**env) -> subprocess.CompletedProcess:
-    """Import the settings in a fresh interpreter with only `env` on top of a
-    clean environment, and print a few of them."""
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DESKOPS_", "DATABASE_", "CELERY_", "CHANNELS_"))
-    }
-    environment.update(env, DJANGO_SETTINGS_MODULE="portal.settings")
-    code = (
-        "from django.conf import settings as s; "
-        "print(s.DEBUG, s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL, "
-        "s.CHANNEL_LAYERS['default']['BACKEND'], s.AUTHENTICATION_BACKENDS[0])"
-    )
-    return subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True
+    return settings_in_fresh_interpreter(
+        "s.DEBUG, s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL, "
+        "s.CHANNEL_LAYERS['default']['BACKEND'], s.AUTHENTICATION_BACKENDS[0]",
+        **env,
     )
 
 
