@@ -9,7 +9,7 @@ from django.db import transaction
 
 from allocation.choices import BindingPolicy, TerminalStatus
 from allocation.models import Allocator, AllocatorPool, Site, Terminal
-from cloud.models import Region, SimHost, SimulatedRegion
+from cloud.models import Host, Region, SimHost, SimulatedRegion
 from cloud.services import regions_sync_hosts
 from pools.models import FeatureClass, VMPool
 from pools.services import pools_refill_all, vms_poll_boots
@@ -78,6 +78,12 @@ class Command(BaseCommand):
         with transaction.atomic():
             self._seed()
         regions_sync_hosts()
+        # Two racks per region: placement serves the better rack first.
+        for host in Host.objects.filter(placement_group=""):
+            rack = "a" if int(host.name.rsplit("-", 1)[1]) <= 3 else "b"
+            Host.objects.filter(pk=host.pk).update(
+                placement_group=f"{host.region.name}-rack-{rack}"
+            )
         if prewarm:
             self._prewarm()
         regions_sync_hosts()
@@ -92,7 +98,8 @@ class Command(BaseCommand):
                 SimHost.objects.get_or_create(
                     region=region,
                     name=f"{prefix}-{index:02d}",
-                    defaults={"address": f"{subnet}.{10 + index}"},
+                    # Hosts answer at different speeds, which placement weighs.
+                    defaults={"address": f"{subnet}.{10 + index}", "response_ms": 10.0 * index},
                 )
             regions[name] = region
 
