@@ -11,6 +11,11 @@ def driver_for(region) -> CloudDriver:
         from .simulated import SimulatedCloud
 
         return SimulatedCloud(region)
+    if region.driver == DriverKind.OPENSTACK:
+        # Imported here so openstacksdk is loaded only by processes that use it.
+        from .openstack import OpenStackDriver
+
+        return OpenStackDriver(region)
     raise CloudError(f"Region {region.name} has an unknown driver {region.driver!r}.")
 
 

@@ -22,3 +22,12 @@ if RECONCILE_ORPHANS not in {"delete", "report"}:
     raise ImproperlyConfigured("RECONCILE_ORPHANS must be 'delete' or 'report'.")
 RECONCILE_GRACE_SECONDS = env.int("RECONCILE_GRACE_SECONDS", default=600)
 RECONCILE_INTERVAL = env.int("RECONCILE_INTERVAL", default=300)
+
+# OpenStack regions: seconds before an API call gives up, how many times a call that
+# failed for a passing reason (no connection, timeout, 5xx) is retried and the first
+# pause between tries (doubling), and how long a create waits for Nova's scheduler
+# to accept or refuse the server (0: do not wait).
+OPENSTACK_API_TIMEOUT = env.float("OPENSTACK_API_TIMEOUT", default=30.0)
+OPENSTACK_RETRIES = env.int("OPENSTACK_RETRIES", default=3)
+OPENSTACK_RETRY_BACKOFF = env.float("OPENSTACK_RETRY_BACKOFF", default=0.5)
+OPENSTACK_SCHEDULE_TIMEOUT = env.float("OPENSTACK_SCHEDULE_TIMEOUT", default=30.0)
