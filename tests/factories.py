@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group
 from allocation.choices import BindingPolicy, TerminalStatus
 from allocation.models import Allocator, AllocatorPool, Site, Terminal
 from cloud.models import Region, SimHost, SimulatedRegion
-from pools.models import VM, FeatureClass, VMPool
+from pools.models import VM, FeatureClass, SchedulingPolicy, VMPool
 from pools.services import pool_refill, vms_poll_boots
 
 PASSWORD = "correct horse battery"
@@ -135,7 +135,16 @@ class AllocatorFactory(factory.django.DjangoModelFactory):
 
 
 def fill_pool(pool: VMPool, ready: int) -> None:
-    """Boot `ready` VMs in the pool (the test regions boot instantly)."""
+    """Boot `ready` VMs in the pool (the test regions boot instantly), with the
+    cloud-wide boot caps out of the way."""
+    SchedulingPolicy.objects.update_or_create(
+        pk=1,
+        defaults={
+            "max_concurrent_boots": 100_000,
+            "max_boots_per_minute": 100_000,
+            "host_max_concurrent_boots": 100_000,
+        },
+    )
     VMPool.objects.filter(pk=pool.pk).update(target_ready=ready, max_concurrent_boots=max(ready, 1))
     pool_refill(pool_id=pool.pk)
     vms_poll_boots()
