@@ -132,6 +132,11 @@ class Binding(models.Model):
         Terminal, on_delete=models.CASCADE, null=True, blank=True, related_name="bindings"
     )
     vm = models.ForeignKey(VM, on_delete=models.PROTECT, related_name="bindings")
+    data_volume_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The user's data volume in the cloud; it follows the binding to a new VM.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     released_at = models.DateTimeField(null=True, blank=True)
 
@@ -204,3 +209,49 @@ class DirectoryProfile(models.Model):
 
     def __str__(self) -> str:
         return self.dn
+
+
+class VMSwap(models.Model):
+    """A help-desk swap: a fresh VM from the same pool (or another, for a move) takes
+    over a binding, and the old VM is quarantined. It completes at once when the
+    pool has a ready VM, or as soon as one has booted; its duration, from the click
+    to the new connection info being available, is what the help desk is measured
+    by."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a ready VM"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    binding = models.ForeignKey(Binding, on_delete=models.CASCADE, related_name="swaps")
+    pool = models.ForeignKey(VMPool, on_delete=models.PROTECT, related_name="swaps")
+    old_vm = models.ForeignKey(VM, on_delete=models.PROTECT, related_name="swapped_out")
+    new_vm = models.ForeignKey(
+        VM, on_delete=models.PROTECT, null=True, blank=True, related_name="swapped_in"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField(max_length=255)
+    actor = models.CharField(max_length=150)
+    request_id = models.CharField(max_length=64, blank=True)
+    error = models.CharField(max_length=255, blank=True)
+    requested_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["binding"],
+                condition=Q(status="pending"),
+                name="one_pending_swap_per_binding",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"swap of {self.old_vm} ({self.get_status_display()})"
+
+    @property
+    def seconds(self) -> float | None:
+        if self.completed_at is None:
+            return None
+        return (self.completed_at - self.requested_at).total_seconds()

@@ -130,3 +130,90 @@ def allocator_shadowed_by(*, allocator: Allocator) -> list[Allocator]:
     earlier = ordered(rule for _, rule in rules.values())
     earlier = earlier[: earlier.index(mine)]
     return [rules[rule.key][0] for rule in earlier if shadows(rule, mine)]
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    users: list
+    terminals: list[Terminal]
+    vms: list
+
+
+def helpdesk_search(*, query: str, limit: int = 25) -> SearchResults:
+    """One box for the help desk: user names, seats, terminal serials and MACs, VM
+    names and addresses."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Q
+
+    from pools.models import VM
+
+    query = query.strip()
+    if not query:
+        return SearchResults([], [], [])
+    users = (
+        get_user_model()
+        .objects.filter(
+            Q(username__icontains=query)
+            | Q(first_name__icontains=query)
+            | Q(last_name__icontains=query)
+            | Q(bindings__seat__iexact=query, bindings__released_at__isnull=True)
+        )
+        .distinct()[:limit]
+    )
+    terminals = Terminal.objects.filter(
+        Q(serial__icontains=query) | Q(mac_address__icontains=query) | Q(seat__iexact=query)
+    ).select_related("site")[:limit]
+    vm_filter = Q(name__icontains=query)
+    if _looks_like_address(query):
+        vm_filter |= Q(ip_address=query)
+    vms = VM.objects.filter(vm_filter).select_related("pool")[:limit]
+    return SearchResults(list(users), list(terminals), list(vms))
+
+
+def _looks_like_address(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class UserOverview:
+    user: object
+    bindings: list[Binding]
+    sessions: list
+    swaps: list
+    events: list
+    explanation: Explanation
+
+
+def user_overview(*, user) -> UserOverview:
+    """Everything the help desk looks at for one user: bindings with their VMs,
+    recent sessions and swaps, recent audit events about their desktops, and which
+    allocator serves them."""
+
+    from portal.models import AuditEvent
+
+    from .models import DesktopSession, VMSwap
+
+    bindings = list(
+        Binding.objects.filter(user=user, released_at__isnull=True).select_related(
+            "vm__pool__region", "allocator", "terminal"
+        )
+    )
+    sessions = list(DesktopSession.objects.filter(user=user).select_related("vm", "terminal")[:10])
+    swaps = list(VMSwap.objects.filter(binding__user=user).select_related("old_vm", "new_vm")[:10])
+    vm_ids = {str(b.vm_id) for b in bindings} | {str(s.vm_id) for s in sessions}
+    events = list(AuditEvent.objects.filter(object_type="pools.vm", object_id__in=vm_ids)[:20])
+    last_terminal = sessions[0].terminal if sessions else None
+    return UserOverview(
+        user=user,
+        bindings=bindings,
+        sessions=sessions,
+        swaps=swaps,
+        events=events,
+        explanation=allocator_explain(user=user, terminal=last_terminal),
+    )

@@ -175,3 +175,18 @@ class SimServer(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SimVolume(models.Model):
+    """A data volume of the simulated cloud, attached to at most one server."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="sim_volumes")
+    name = models.CharField(max_length=255, blank=True)
+    size_gb = models.PositiveIntegerField(default=20)
+    server = models.ForeignKey(
+        SimServer, on_delete=models.SET_NULL, null=True, blank=True, related_name="volumes"
+    )
+
+    def __str__(self) -> str:
+        return self.name or str(self.id)

@@ -148,6 +148,7 @@ class VM(models.Model):
     placement = models.JSONField(
         null=True, blank=True, help_text="Why the host was chosen: the candidates and their scores."
     )
+    quarantined_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

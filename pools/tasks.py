@@ -23,3 +23,8 @@ def vms_poll_boots() -> dict:
 @shared_task
 def regions_reconcile() -> dict:
     return services.regions_reconcile()
+
+
+@shared_task
+def vms_delete_expired_quarantine() -> int:
+    return services.vms_delete_expired_quarantine()

@@ -60,6 +60,8 @@ def desktop_console(*, vm: VM) -> SpiceConsole | None:
         first_error = exc
     try:
         status = driver.get_server(vm.server_id).status
+        if status in {"BUILD", "REBUILD", "REBOOT", "HARD_REBOOT"}:
+            return None  # being rebuilt or rebooted (e.g. by the help desk)
         if status != "SHUTOFF":
             raise CloudUnreachable(f"The desktop cannot be reached: {first_error}")
         logger.info("starting %s, which was shut off", vm.name)

@@ -109,5 +109,18 @@ class CloudDriver(ABC):
         password."""
 
     @abstractmethod
+    def attach_volume(self, server_id: str, volume_id: str) -> None:
+        """Attach a data volume (a user's profile and files) to a server."""
+
+    @abstractmethod
+    def detach_volume(self, server_id: str, volume_id: str) -> None:
+        """Detach a data volume; detaching one that is not attached is not an error."""
+
+    def browser_console_url(self, server_id: str) -> str | None:
+        """A URL that opens the desktop's console in a browser, where the cloud has
+        one (OpenStack's spice-html5); None otherwise."""
+        return None
+
+    @abstractmethod
     def list_hosts(self) -> list[HostInfo]:
         """The region's hypervisors with their capacity and usage."""

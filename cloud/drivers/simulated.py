@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from cloud.choices import HostState, ServerStatus
 from cloud.errors import CloudError, CloudUnavailable, NoValidHost, ServerNotFound
-from cloud.models import Region, SimHost, SimServer, SimulatedRegion
+from cloud.models import Region, SimHost, SimServer, SimulatedRegion, SimVolume
 
 from .base import CloudDriver, HostInfo, ServerInfo, ServerSpec, SpiceConsole
 
@@ -223,6 +223,30 @@ class SimulatedCloud(CloudDriver):
             tls_port=server.spice_port + 1,
             password=secrets.token_urlsafe(12),
             expires_at=timezone.now() + timedelta(seconds=settings.SPICE_TICKET_TTL),
+        )
+
+    # -- volumes ---------------------------------------------------------------
+
+    def _volume(self, volume_id: str) -> SimVolume:
+        try:
+            return SimVolume.objects.get(pk=uuid.UUID(str(volume_id)), region=self.region)
+        except (ValueError, SimVolume.DoesNotExist) as exc:
+            raise CloudError(f"No volume {volume_id} in {self.region.name}.") from exc
+
+    def attach_volume(self, server_id: str, volume_id: str) -> None:
+        self._api_call()
+        server = self._server(server_id)
+        with transaction.atomic():
+            volume = self._volume(volume_id)
+            if volume.server_id and volume.server_id != server.pk:
+                raise CloudError(f"Volume {volume_id} is attached to another server.")
+            SimVolume.objects.filter(pk=volume.pk).update(server=server)
+
+    def detach_volume(self, server_id: str, volume_id: str) -> None:
+        self._api_call()
+        volume = self._volume(volume_id)
+        SimVolume.objects.filter(pk=volume.pk, server_id=self._server(server_id).pk).update(
+            server=None
         )
 
     # -- hosts -----------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from .boots import host_clear_failures, pool_check_pause, pool_resume, vms_poll_boots
 from .claims import vm_claim_ready, vm_recycle, vm_return_to_pool
+from .quarantine import vm_quarantine, vms_delete_expired_quarantine
 from .reconcile import region_reconcile, regions_reconcile
 from .refill import pool_refill, pools_refill_all
 
@@ -16,5 +17,7 @@ __all__ = [
     "vm_claim_ready",
     "vm_recycle",
     "vm_return_to_pool",
+    "vm_quarantine",
+    "vms_delete_expired_quarantine",
     "vms_poll_boots",
 ]

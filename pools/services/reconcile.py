@@ -21,7 +21,13 @@ from ..models import VM
 logger = logging.getLogger(__name__)
 
 # States in which a VM row claims to have a server in the cloud.
-WITH_SERVER = (VMState.BUILDING, VMState.READY, VMState.IN_USE, VMState.RECYCLING)
+WITH_SERVER = (
+    VMState.BUILDING,
+    VMState.READY,
+    VMState.IN_USE,
+    VMState.RECYCLING,
+    VMState.QUARANTINED,
+)
 
 
 @dataclass

@@ -8,6 +8,9 @@ from .env import env
 SIM_BOOT_SECONDS_MIN = env.float("SIM_BOOT_SECONDS_MIN", default=20.0)
 SIM_BOOT_SECONDS_MAX = env.float("SIM_BOOT_SECONDS_MAX", default=45.0)
 
+# How long a VM swapped out by the help desk is kept for investigation.
+VM_QUARANTINE_HOURS = env.float("VM_QUARANTINE_HOURS", default=24.0)
+
 # A VM that has not finished booting after this long is marked as failed and its
 # server deleted, so a stuck build never holds a slot of the boot cap for ever.
 VM_BOOT_TIMEOUT = env.int("VM_BOOT_TIMEOUT", default=900)
