@@ -204,3 +204,12 @@ def test_helpdesk_pages_need_staff(client, connected):
     client.force_login(UserFactory())
     assert client.get("/helpdesk/").status_code == 302
     assert client.get(f"/helpdesk/users/{desk.user.pk}/").status_code == 302
+
+
+def test_the_swap_benchmark_takes_percentiles_by_rank():
+    from allocation.management.commands.bench_swap import percentile
+
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 0.5) in (50.0, 51.0)
+    assert percentile(values, 0.95) == 95.0
+    assert percentile([7.0], 0.95) == 7.0

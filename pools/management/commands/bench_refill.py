@@ -3,7 +3,7 @@ concurrent boots, and check the two promises of staggered boots: the refill ends
 within 1.1 x ceil(N / C) x the boot time, and no cap is ever passed.
 
 It builds its own region and pool in the database it is pointed at; run it through
-`scripts/bench-refill.sh`, which gives it a throwaway database."""
+`scripts/bench.sh refill`, which gives it a throwaway database."""
 
 import math
 import time
