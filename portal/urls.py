@@ -9,11 +9,13 @@ urlpatterns = [
     path("", include("monitoring.urls")),
     path("", include("allocation.urls")),
     path("", include("pools.urls")),
+    path("", include("maintenance.urls")),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/thin-client/v1/", include("allocation.api.thin_client.urls")),
     path("api/v1/", include("allocation.api.ops.urls")),
+    path("api/v1/", include("maintenance.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -7,3 +7,4 @@ from .celery import *  # noqa: F403
 from .channels import *  # noqa: F403
 from .cloud import *  # noqa: F403
 from .ldap import *  # noqa: F403
+from .maintenance import *  # noqa: F403

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from .cloud import RECONCILE_INTERVAL
 from .env import VAR_DIR, env
+from .maintenance import MAINTENANCE_ADVANCE_INTERVAL
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -40,6 +41,10 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.1,
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat keeps its schedule in the database (django-celery-beat), so maintenance
+# tasks scheduled from the portal's pages reach it without a restart. At start it
+# copies the static entries below into the database.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 POOL_REFILL_INTERVAL = env.int("POOL_REFILL_INTERVAL", default=5)
 HOST_SYNC_INTERVAL = env.int("HOST_SYNC_INTERVAL", default=30)
@@ -57,6 +62,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=POOL_REFILL_INTERVAL),
         "options": {"expires": POOL_REFILL_INTERVAL},
     },
+    "allocation-complete-swaps": {
+        "task": "allocation.tasks.swaps_complete_pending",
+        "schedule": timedelta(seconds=POOL_REFILL_INTERVAL),
+        "options": {"expires": POOL_REFILL_INTERVAL},
+    },
+    "pools-delete-expired-quarantine": {
+        "task": "pools.tasks.vms_delete_expired_quarantine",
+        "schedule": timedelta(minutes=10),
+        "options": {"expires": 600},
+    },
     "allocation-expire-idle-sessions": {
         "task": "allocation.tasks.sessions_expire_idle",
         "schedule": timedelta(seconds=60),
@@ -72,4 +87,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=HOST_SYNC_INTERVAL),
         "options": {"expires": HOST_SYNC_INTERVAL},
     },
+    "maintenance-advance-runs": {
+        "task": "maintenance.tasks.runs_advance",
+        "schedule": timedelta(seconds=MAINTENANCE_ADVANCE_INTERVAL),
+        "options": {"expires": MAINTENANCE_ADVANCE_INTERVAL},
+    },
 }
+# The database scheduler knows a periodic task's expiry as `expire_seconds`; the
+# `expires` of each entry is handed over under that name too.
+for _entry in CELERY_BEAT_SCHEDULE.values():
+    if "expires" in _entry.get("options", {}):
+        _entry["options"]["expire_seconds"] = _entry["options"]["expires"]

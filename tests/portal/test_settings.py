@@ -33,6 +33,7 @@ def test_environment_switches_to_production_parts(tmp_path):
         DESKOPS_PRODUCTION="true",
         DJANGO_SECRET_KEY="k" * 50,
         DJANGO_ALLOWED_HOSTS="deskops.example.com",
+        DESKOPS_CREDENTIALS_KEY="c" * 40,
         DATABASE_URL="postgres://deskops@db.example.com:5432/deskops",
         CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
         CHANNELS_REDIS_URL="redis://127.0.0.1:6379/1",

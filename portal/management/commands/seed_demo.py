@@ -11,6 +11,7 @@ from allocation.choices import BindingPolicy, TerminalStatus
 from allocation.models import Allocator, AllocatorPool, Site, Terminal
 from cloud.models import Host, Region, SimHost, SimulatedRegion
 from cloud.services import regions_sync_hosts
+from maintenance.demo import seed_maintenance_demo
 from pools.models import FeatureClass, VMPool
 from pools.services import pools_refill_all, vms_poll_boots
 
@@ -87,6 +88,7 @@ class Command(BaseCommand):
         if prewarm:
             self._prewarm()
         regions_sync_hosts()
+        seed_maintenance_demo()
         self.stdout.write(self.style.SUCCESS("Demo data is in place."))
 
     def _seed(self):
