@@ -1,8 +1,10 @@
 """Celery: the broker, the beat schedule and the limits every task runs under.
 
-Without `CELERY_BROKER_URL` the broker is kombu's filesystem transport in the var
-folder: no daemon to install, and web, worker and beat on one machine share it.
-Production points it at Redis (or RabbitMQ)."""
+Without `CELERY_BROKER_URL` the broker is kombu's SQLAlchemy transport over an
+SQLite file in the var folder: no daemon to install, and web, worker and beat on
+one machine share it. (Kombu's filesystem transport was tried first: its reader
+can take a message file before the writer has filled it, and the worker then
+stops on an empty message.) Production points it at Redis (or RabbitMQ)."""
 
 from datetime import timedelta
 
@@ -10,18 +12,13 @@ from .cloud import RECONCILE_INTERVAL
 from .env import VAR_DIR, env
 from .maintenance import MAINTENANCE_ADVANCE_INTERVAL
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = VAR_DIR / "broker"
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir / "queue"),
-        "data_folder_out": str(_broker_dir / "queue"),
-        "control_folder": str(_broker_dir / "control"),
-        "processed_folder": str(_broker_dir / "processed"),
-        "store_processed": False,
-    }
-    for _folder in ("queue", "control", "processed"):
-        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+CELERY_BROKER_URL = env.str(
+    "CELERY_BROKER_URL", default=f"sqla+sqlite:///{VAR_DIR / 'broker.sqlite3'}"
+)
+if CELERY_BROKER_URL.startswith("sqla+sqlite"):
+    # Web, worker and beat write to the file at once: wait for SQLite's lock rather
+    # than fail. (The transport hands these options to SQLAlchemy's create_engine.)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"connect_args": {"timeout": 30}}
 
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

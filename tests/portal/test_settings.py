@@ -21,7 +21,7 @@ def test_defaults_are_the_embedded_parts(tmp_path):
     assert result.stdout.split() == [
         "True",
         "django.db.backends.sqlite3",
-        "filesystem://",
+        f"sqla+sqlite:///{tmp_path}/broker.sqlite3",
         "channels.layers.InMemoryChannelLayer",
         "django.contrib.auth.backends.ModelBackend",
     ]
