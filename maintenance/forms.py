@@ -5,6 +5,7 @@ words; secrets are write-only fields that never carry a stored value back."""
 from django import forms
 from django.core.exceptions import ValidationError
 
+from allocation.models import Allocator
 from pools.models import VM, VMPool
 
 from .models import GuestCredential, MaintenanceTask
@@ -27,6 +28,14 @@ class TaskForm(forms.ModelForm):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="VM names, separated by commas or spaces.",
     )
+    target_tags_text = forms.CharField(
+        required=False,
+        label="Target terminal tags",
+        help_text=(
+            "Terminal tags, separated by commas or spaces: every VM bound to, or in a "
+            "session at, a terminal carrying one of them."
+        ),
+    )
 
     class Meta:
         model = MaintenanceTask
@@ -39,6 +48,7 @@ class TaskForm(forms.ModelForm):
             "image",
             "pool",
             "target_pools",
+            "target_allocators",
             "credential",
             "schedule_kind",
             "run_at",
@@ -64,6 +74,7 @@ class TaskForm(forms.ModelForm):
             "window_start": forms.TimeInput(attrs={"type": "time"}),
             "window_end": forms.TimeInput(attrs={"type": "time"}),
             "target_pools": forms.CheckboxSelectMultiple,
+            "target_allocators": forms.CheckboxSelectMultiple,
         }
         labels = {"pool": "Roll-out pool", "window_ends_next_day": "Window ends the next day"}
 
@@ -71,9 +82,11 @@ class TaskForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["target_pools"].queryset = VMPool.objects.order_by("name")
         self.fields["pool"].queryset = VMPool.objects.order_by("name")
+        self.fields["target_allocators"].queryset = Allocator.objects.order_by("name")
         task = self.instance
         if task.pk and not self.is_bound:
             self.initial["target_hosts_text"] = ", ".join(task.target_hosts)
+            self.initial["target_tags_text"] = ", ".join(task.target_tags)
             self.initial["target_vms_text"] = ", ".join(
                 task.target_vms.order_by("name").values_list("name", flat=True)
             )
@@ -89,6 +102,9 @@ class TaskForm(forms.ModelForm):
     def clean_target_hosts_text(self) -> list[str]:
         return split_names(self.cleaned_data["target_hosts_text"])
 
+    def clean_target_tags_text(self) -> list[str]:
+        return list(dict.fromkeys(split_names(self.cleaned_data["target_tags_text"])))
+
     def _post_clean(self):
         # The model's own clean() runs in super(); the targets are checked by
         # task_validate, which needs them all.
@@ -97,31 +113,36 @@ class TaskForm(forms.ModelForm):
             return
         task = self.instance
         task.target_hosts = self.cleaned_data.get("target_hosts_text", [])
+        task.target_tags = self.cleaned_data.get("target_tags_text", [])
         previous = MaintenanceTask.objects.filter(pk=task.pk).values_list("run_at", flat=True)
         try:
             task_validate(
                 task=task,
                 target_pools=list(self.cleaned_data.get("target_pools") or []),
                 target_vms=self.cleaned_data.get("target_vms_text", []),
+                target_allocators=list(self.cleaned_data.get("target_allocators") or []),
                 previous_run_at=previous.first() if task.pk else None,
             )
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():
                 target = field if field in self.fields else None
-                if field == "target_hosts":
-                    target = "target_hosts_text"
+                if field in ("target_hosts", "target_tags"):
+                    target = f"{field}_text"
                 for message in messages:
                     if message not in self.errors.get(target or "__all__", []):
                         self.add_error(target, message)
 
     def service_arguments(self) -> dict:
         data = self.cleaned_data
-        fields = {name: data[name] for name in self.Meta.fields if name != "target_pools"}
+        targets = ("target_pools", "target_allocators")
+        fields = {name: data[name] for name in self.Meta.fields if name not in targets}
         fields["target_hosts"] = data["target_hosts_text"]
+        fields["target_tags"] = data["target_tags_text"]
         return {
             "fields": fields,
             "target_pools": list(data["target_pools"]),
             "target_vms": data["target_vms_text"],
+            "target_allocators": list(data["target_allocators"]),
         }
 
 

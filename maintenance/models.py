@@ -6,6 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django_celery_beat.models import PeriodicTask
 
+from allocation.models import Allocator
 from pools.models import VM, VMPool
 
 from .choices import (
@@ -111,6 +112,17 @@ class MaintenanceTask(models.Model):
         default=list, blank=True, help_text="Host names: every VM running on one of them."
     )
     target_vms = models.ManyToManyField(VM, blank=True, related_name="maintenance_tasks")
+    target_allocators = models.ManyToManyField(
+        Allocator,
+        blank=True,
+        related_name="maintenance_tasks",
+        help_text="Allocators: the VMs bound under them and the idle VMs of their pools.",
+    )
+    target_tags = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Terminal tags: every VM bound to, or in a session at, a terminal tagged so.",
+    )
     credential = models.ForeignKey(
         GuestCredential,
         on_delete=models.PROTECT,

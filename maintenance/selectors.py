@@ -3,7 +3,7 @@ and a run's progress as the run page and the API show it."""
 
 from django.db.models import Count, Q, QuerySet
 
-from allocation.models import Binding, DesktopSession
+from allocation.models import ACTIVE_BINDING, AllocatorPool, Binding, DesktopSession, Terminal
 from pools.choices import ALIVE_STATES, VMState
 from pools.models import VM
 
@@ -14,16 +14,59 @@ from .models import MaintenanceRun, MaintenanceTask, RunItem
 WORKABLE_STATES = (VMState.READY, VMState.IN_USE)
 
 
+def allocator_vms(allocators) -> Q:
+    """The VMs the allocators serve: every VM bound under one of them (an active
+    binding), and the idle (ready, unbound) VMs of the pools they draw from."""
+    bound = Binding.objects.filter(ACTIVE_BINDING, allocator__in=allocators).values("vm_id")
+    pools = AllocatorPool.objects.filter(allocator__in=allocators).values("pool_id")
+    idle = Q(pool__in=pools, state=VMState.READY) & ~Q(
+        pk__in=Binding.objects.filter(ACTIVE_BINDING).values("vm_id")
+    )
+    return Q(pk__in=bound) | idle
+
+
+def terminal_tag_vms(tags: list[str]) -> Q:
+    """The VMs used at terminals carrying any of `tags`: bound to such a terminal
+    (an active binding) or with an open desktop session at one. Tags are matched
+    here rather than in SQL (SQLite has no JSON containment), over the terminals
+    in use only."""
+    wanted = set(tags)
+    in_use = (
+        Terminal.objects.filter(
+            Q(bindings__released_at__isnull=True) | Q(sessions__ended_at__isnull=True)
+        )
+        .distinct()
+        .values_list("pk", "tags")
+    )
+    terminals = [
+        pk
+        for pk, terminal_tags in in_use
+        if isinstance(terminal_tags, list)
+        and wanted & {tag for tag in terminal_tags if isinstance(tag, str)}
+    ]
+    bound = Binding.objects.filter(ACTIVE_BINDING, terminal__in=terminals).values("vm_id")
+    seated = DesktopSession.objects.filter(ended_at__isnull=True, terminal__in=terminals).values(
+        "vm_id"
+    )
+    return Q(pk__in=bound) | Q(pk__in=seated)
+
+
 def task_target_vms(task: MaintenanceTask) -> QuerySet[VM]:
     """The VMs a run of `task` would take, now. A roll-out takes every VM of its
     pool that holds a server (booting ones too: they are rolled once ready); the
     other actions take the booted VMs of the target pools, of the target hosts
-    (by host name, in any region) and the listed VMs."""
+    (by host name, in any region), the listed VMs, the VMs the target allocators
+    serve (`allocator_vms`) and those used at terminals with a target tag
+    (`terminal_tag_vms`)."""
     if task.action == MaintenanceAction.REBUILD:
         return VM.objects.filter(pool_id=task.pool_id, state__in=ALIVE_STATES).order_by("name")
     wanted = Q(pk__in=task.target_vms.values("pk")) | Q(pool__in=task.target_pools.all())
     if task.target_hosts:
         wanted |= Q(host_name__in=task.target_hosts)
+    if task.target_allocators.exists():
+        wanted |= allocator_vms(task.target_allocators.all())
+    if task.target_tags:
+        wanted |= terminal_tag_vms(task.target_tags)
     return (
         VM.objects.filter(wanted, state__in=WORKABLE_STATES)
         .exclude(server_id="")

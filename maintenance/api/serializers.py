@@ -6,11 +6,13 @@ import copy
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from allocation.models import Allocator
 from pools.models import VM, VMPool
 
 from ..models import GuestCredential, MaintenanceRun, MaintenanceTask, RunItem, RunLog
 from ..selectors import run_counts, task_active_run
 from ..services import task_validate
+from ..services.tasks import TAG_MAX_LENGTH
 
 
 class GuestCredentialSerializer(serializers.ModelSerializer):
@@ -71,6 +73,18 @@ class MaintenanceTaskSerializer(serializers.ModelSerializer):
     target_hosts = serializers.ListField(
         child=serializers.CharField(max_length=255), required=False
     )
+    target_allocators = serializers.SlugRelatedField(
+        slug_field="name",
+        queryset=Allocator.objects.all(),
+        many=True,
+        required=False,
+        help_text="Allocators, by name: the VMs bound under them and the idle VMs of their pools.",
+    )
+    target_tags = serializers.ListField(
+        child=serializers.CharField(max_length=TAG_MAX_LENGTH),
+        required=False,
+        help_text="Terminal tags: the VMs bound to, or in a session at, a terminal tagged so.",
+    )
     credential = serializers.SlugRelatedField(
         slug_field="name", queryset=GuestCredential.objects.all(), required=False, allow_null=True
     )
@@ -90,6 +104,8 @@ class MaintenanceTaskSerializer(serializers.ModelSerializer):
             "target_pools",
             "target_hosts",
             "target_vms",
+            "target_allocators",
+            "target_tags",
             "credential",
             "schedule_kind",
             "run_at",
@@ -122,6 +138,7 @@ class MaintenanceTaskSerializer(serializers.ModelSerializer):
         fields = dict(attrs)
         pools = fields.pop("target_pools", None)
         vms = fields.pop("target_vms", None)
+        allocators = fields.pop("target_allocators", None)
         task = copy.copy(self.instance) if self.instance else MaintenanceTask()
         for name, value in fields.items():
             setattr(task, name, value)
@@ -129,11 +146,14 @@ class MaintenanceTaskSerializer(serializers.ModelSerializer):
             pools = list(self.instance.target_pools.all()) if self.instance else []
         if vms is None:
             vms = list(self.instance.target_vms.all()) if self.instance else []
+        if allocators is None:
+            allocators = list(self.instance.target_allocators.all()) if self.instance else []
         try:
             task_validate(
                 task=task,
                 target_pools=pools,
                 target_vms=vms,
+                target_allocators=allocators,
                 previous_run_at=self.instance.run_at if self.instance else None,
             )
         except DjangoValidationError as exc:

@@ -80,15 +80,21 @@ class MaintenanceTaskViewSet(AuditedMixin, viewsets.ModelViewSet):
 
     serializer_class = MaintenanceTaskSerializer
     queryset = MaintenanceTask.objects.select_related("pool", "credential").prefetch_related(
-        "target_pools", "target_vms"
+        "target_pools", "target_vms", "target_allocators"
     )
 
     def _save(self, serializer, instance):
         data = dict(serializer.validated_data)
         pools = data.pop("target_pools", None)
         vms = data.pop("target_vms", None)
+        allocators = data.pop("target_allocators", None)
         serializer.instance = task_save(
-            task=instance, fields=data, target_pools=pools, target_vms=vms, **self.audit_context()
+            task=instance,
+            fields=data,
+            target_pools=pools,
+            target_vms=vms,
+            target_allocators=allocators,
+            **self.audit_context(),
         )
 
     def perform_create(self, serializer):

@@ -66,7 +66,7 @@ def window_closed_now() -> dict:
     return {"window_start": start, "window_end": end, "window_ends_next_day": end < start}
 
 
-def make_task(*, pools=(), vms=(), actor="test", **fields):
+def make_task(*, pools=(), vms=(), allocators=(), actor="test", **fields):
     values = {
         "name": "patch",
         "action": "script",
@@ -80,7 +80,12 @@ def make_task(*, pools=(), vms=(), actor="test", **fields):
     }
     values.update(fields)
     return task_save(
-        task=None, fields=values, target_pools=list(pools), target_vms=list(vms), actor=actor
+        task=None,
+        fields=values,
+        target_pools=list(pools),
+        target_vms=list(vms),
+        target_allocators=list(allocators),
+        actor=actor,
     )
 
 
