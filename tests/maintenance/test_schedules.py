@@ -72,6 +72,9 @@ def test_what_the_schedule_fires_starts_a_run_unless_disabled(warm_pool, sim_cre
     assert task_fire(task_id=999_999) is None
 
 
+# The scheduler closes database connections it finds outside autocommit (as a
+# test's transaction is), so this test runs with real commits.
+@pytest.mark.django_db(transaction=True)
 def test_beats_database_scheduler_keeps_the_static_jobs_and_sees_the_tasks(
     warm_pool, sim_credential
 ):
