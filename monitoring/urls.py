@@ -8,4 +8,5 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("healthz", views.liveness, name="liveness"),
     path("readyz", views.readiness, name="readiness"),
+    path("metrics", views.metrics, name="metrics"),
 ]

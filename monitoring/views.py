@@ -2,7 +2,7 @@
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -29,3 +29,31 @@ def readiness(request):
     except Exception as exc:
         return JsonResponse({"status": "unavailable", "detail": str(exc)[:200]}, status=503)
     return JsonResponse({"status": "ok"})
+
+
+def _metrics_allowed(request) -> bool:
+    """Scrapes come from the monitoring network, not from anywhere."""
+    import ipaddress
+
+    from django.conf import settings
+
+    try:
+        client = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return any(client in ipaddress.ip_network(net) for net in settings.METRICS_ALLOWED_NETWORKS)
+
+
+@require_GET
+def metrics(request):
+    """Prometheus exposition of the connect counters and the database figures."""
+    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+
+    from .metrics import DatabaseCollector
+
+    if not _metrics_allowed(request):
+        return JsonResponse({"error": "permission_denied", "detail": "Not from here."}, status=403)
+    registry = CollectorRegistry()
+    registry.register(DatabaseCollector())
+    body = generate_latest(REGISTRY) + generate_latest(registry)
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

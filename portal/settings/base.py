@@ -186,3 +186,6 @@ FLOATING_IDLE_TIMEOUT = env.int("FLOATING_IDLE_TIMEOUT", default=900)
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://deskops")}
 # Largest thin-client request body accepted, in bytes.
 THIN_CLIENT_MAX_BODY = env.int("THIN_CLIENT_MAX_BODY", default=4096)
+
+# Networks allowed to scrape /metrics.
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])

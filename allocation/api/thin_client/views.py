@@ -1,6 +1,8 @@
 """The thin-client API, version 1: machine-to-machine, JSON only, every error as
 `{"error", "detail"}`. Views parse input and shape output; the services decide."""
 
+import time
+
 from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -17,6 +19,7 @@ from allocation.services import (
     session_disconnect,
     session_heartbeat,
 )
+from monitoring.metrics import CONNECT_SECONDS, CONNECTS
 
 from .parsers import SmallJSONParser
 from .serializers import (
@@ -56,6 +59,18 @@ class ThinClientView(APIView):
 
 
 class ConnectView(ThinClientView):
+    def dispatch(self, request, *args, **kwargs):
+        """Count every answer by outcome and time it, errors included."""
+        started = time.perf_counter()
+        response = super().dispatch(request, *args, **kwargs)
+        CONNECT_SECONDS.observe(time.perf_counter() - started)
+        outcome = {200: "ready", 202: "preparing"}.get(response.status_code)
+        if outcome is None:
+            data = getattr(response, "data", None)
+            outcome = data.get("error") if isinstance(data, dict) else None
+        CONNECTS.labels(outcome or str(response.status_code)).inc()
+        return response
+
     @extend_schema(
         tags=TAGS,
         request=ConnectInputSerializer,
