@@ -10,6 +10,7 @@ from pools.models import VM, VMPool
 
 from .models import GuestCredential, MaintenanceTask
 from .services import task_validate
+from .services.tasks import TASK_DESCRIPTION_FIELDS, TASK_POLICY_FIELDS
 
 
 def split_names(text: str) -> list[str]:
@@ -40,32 +41,10 @@ class TaskForm(forms.ModelForm):
     class Meta:
         model = MaintenanceTask
         fields = [
-            "name",
-            "description",
-            "action",
-            "script",
-            "package",
-            "image",
-            "pool",
+            *TASK_DESCRIPTION_FIELDS,
             "target_pools",
             "target_allocators",
-            "credential",
-            "schedule_kind",
-            "run_at",
-            "cron",
-            "window_start",
-            "window_end",
-            "window_ends_next_day",
-            "batch_size",
-            "max_parallel",
-            "pause_seconds",
-            "canary_size",
-            "max_failure_percent",
-            "in_use_policy",
-            "notice_minutes",
-            "notice_message",
-            "timeout_seconds",
-            "enabled",
+            *TASK_POLICY_FIELDS,
         ]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),

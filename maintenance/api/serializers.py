@@ -12,7 +12,7 @@ from pools.models import VM, VMPool
 from ..models import GuestCredential, MaintenanceRun, MaintenanceTask, RunItem, RunLog
 from ..selectors import run_counts, task_active_run
 from ..services import task_validate
-from ..services.tasks import TAG_MAX_LENGTH
+from ..services.tasks import TAG_MAX_LENGTH, TASK_DESCRIPTION_FIELDS, TASK_POLICY_FIELDS
 
 
 class GuestCredentialSerializer(serializers.ModelSerializer):
@@ -94,35 +94,13 @@ class MaintenanceTaskSerializer(serializers.ModelSerializer):
         model = MaintenanceTask
         fields = [
             "id",
-            "name",
-            "description",
-            "action",
-            "script",
-            "package",
-            "image",
-            "pool",
+            *TASK_DESCRIPTION_FIELDS,
             "target_pools",
             "target_hosts",
             "target_vms",
             "target_allocators",
             "target_tags",
-            "credential",
-            "schedule_kind",
-            "run_at",
-            "cron",
-            "window_start",
-            "window_end",
-            "window_ends_next_day",
-            "batch_size",
-            "max_parallel",
-            "pause_seconds",
-            "canary_size",
-            "max_failure_percent",
-            "in_use_policy",
-            "notice_minutes",
-            "notice_message",
-            "timeout_seconds",
-            "enabled",
+            *TASK_POLICY_FIELDS,
             "active_run",
             "created_by",
             "created_at",

@@ -14,7 +14,9 @@ from ..schedules import schedule_sync
 
 logger = logging.getLogger(__name__)
 
-TASK_FIELDS = (
+# A task's plain fields, in three groups the form and the API serializer reuse (they
+# add the many-to-many targets, which are saved apart).
+TASK_DESCRIPTION_FIELDS = (
     "name",
     "description",
     "action",
@@ -22,8 +24,9 @@ TASK_FIELDS = (
     "package",
     "image",
     "pool",
-    "target_hosts",
-    "target_tags",
+)
+TASK_PLAIN_TARGET_FIELDS = ("target_hosts", "target_tags")
+TASK_POLICY_FIELDS = (
     "credential",
     "schedule_kind",
     "run_at",
@@ -42,6 +45,7 @@ TASK_FIELDS = (
     "timeout_seconds",
     "enabled",
 )
+TASK_FIELDS = TASK_DESCRIPTION_FIELDS + TASK_PLAIN_TARGET_FIELDS + TASK_POLICY_FIELDS
 
 
 def _plain(value):
