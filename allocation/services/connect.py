@@ -27,7 +27,7 @@ from cloud.drivers import SpiceConsole
 from cloud.models import Region
 from pools.choices import VMState
 from pools.models import VMPool
-from pools.services import vm_claim_ready, vm_return_to_pool
+from pools.services import pools_refill_soon, vm_claim_ready, vm_return_to_pool
 from portal.services import audit_record
 
 from .sessions import binding_release, desktop_console, sessions_end_superseded
@@ -57,18 +57,6 @@ def terminal_check_in(*, serial: str, source_ip: str | None = None) -> Terminal:
     if not terminal.may_connect:
         raise TerminalNotEnrolled()
     return terminal
-
-
-def _enqueue_refill(pool_ids: list[int]) -> None:
-    """Ask a worker to refill now rather than at the next beat tick. A broker that
-    is down costs only that head start, so it is logged and not raised."""
-    from pools.tasks import pool_refill
-
-    for pool_id in pool_ids:
-        try:
-            pool_refill.delay(pool_id)
-        except Exception as exc:  # any broker error: the beat refill still comes
-            logger.warning("could not queue refill of pool %s: %s", pool_id, exc)
 
 
 def _pools_in_order(allocator: Allocator) -> list[VMPool]:
@@ -161,7 +149,7 @@ def _serve(
         if binding is None:
             vm = next((vm for pool in pools if (vm := vm_claim_ready(pool=pool))), None)
             if vm is None:
-                transaction.on_commit(lambda: _enqueue_refill([p.pk for p in pools]))
+                transaction.on_commit(lambda: pools_refill_soon([p.pk for p in pools]))
                 return ConnectResult(status="preparing", retry_after=retry_after)
             policy = effective_policy(allocator=allocator, terminal=terminal)
             binding = Binding.objects.create(
@@ -182,7 +170,7 @@ def _serve(
                 source_ip=source_ip,
             )
             # Keep the pool topped up behind the VM just handed out.
-            transaction.on_commit(lambda: _enqueue_refill([vm.pool_id]))
+            transaction.on_commit(lambda: pools_refill_soon([vm.pool_id]))
         vm = binding.vm
         session = DesktopSession.objects.create(
             user=user, terminal=terminal, vm=vm, binding=binding, client_ip=source_ip

@@ -12,7 +12,7 @@ from cloud.drivers import driver_for
 from cloud.errors import CloudError
 from pools.choices import VMState
 from pools.models import VM, VMPool
-from pools.services import vm_claim_ready, vm_quarantine, vm_recycle
+from pools.services import pools_refill_soon, vm_claim_ready, vm_quarantine, vm_recycle
 from portal.errors import ServiceError
 from portal.services import audit_record
 
@@ -25,12 +25,6 @@ class ActionRefused(ServiceError):
     status_code = 409
     code = "action_refused"
     default_detail = "That cannot be done to this desktop now."
-
-
-def _enqueue_refill(pool_id: int) -> None:
-    from allocation.services.connect import _enqueue_refill as enqueue
-
-    enqueue([pool_id])
 
 
 def vm_swap(
@@ -68,7 +62,7 @@ def vm_swap(
         request_id=request_id,
     )
     if not swap_try_complete(swap=swap):
-        transaction.on_commit(lambda: _enqueue_refill(pool.pk))
+        transaction.on_commit(lambda: pools_refill_soon([pool.pk]))
     swap.refresh_from_db()
     return swap
 

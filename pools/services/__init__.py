@@ -4,7 +4,7 @@ from .boots import host_clear_failures, pool_check_pause, pool_resume, vms_poll_
 from .claims import vm_claim_ready, vm_recycle, vm_return_to_pool
 from .quarantine import vm_quarantine, vms_delete_expired_quarantine
 from .reconcile import region_reconcile, regions_reconcile
-from .refill import pool_refill, pools_refill_all
+from .refill import pool_refill, pools_refill_all, pools_refill_soon
 
 __all__ = [
     "host_clear_failures",
@@ -12,6 +12,7 @@ __all__ = [
     "pool_refill",
     "pool_resume",
     "pools_refill_all",
+    "pools_refill_soon",
     "region_reconcile",
     "regions_reconcile",
     "vm_claim_ready",

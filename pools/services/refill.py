@@ -177,3 +177,15 @@ def pools_refill_all() -> dict[str, int]:
             logger.exception("refill of pool %s failed", pool.name)
             result[pool.name] = 0
     return result
+
+
+def pools_refill_soon(pool_ids: list[int]) -> None:
+    """Ask a worker to refill these pools now rather than at the next beat tick. A
+    broker that is down costs only that head start, so it is logged, not raised."""
+    from pools.tasks import pool_refill
+
+    for pool_id in pool_ids:
+        try:
+            pool_refill.delay(pool_id)
+        except Exception as exc:  # any broker error: the beat refill still comes
+            logger.warning("could not queue refill of pool %s: %s", pool_id, exc)
