@@ -45,9 +45,15 @@ def test_one_search_box_finds_users_terminals_and_vms(agent, connected):
     # A unique user name goes straight to the user's page.
     response = agent.get("/helpdesk/", {"q": desk.user.username})
     assert response.status_code == 302 and response["Location"].endswith(f"/users/{desk.user.pk}/")
-    for query in [desk.terminal.serial, vm.name, vm.ip_address, desk.terminal.seat]:
+    expected = {
+        desk.terminal.serial: f"<td>{desk.terminal.serial}</td>",
+        desk.terminal.seat: f"<td>{desk.terminal.serial}</td>",
+        vm.name: f">{vm.name}</a>",
+        vm.ip_address: f">{vm.name}</a>",
+    }
+    for query, result_row in expected.items():
         page = agent.get("/helpdesk/", {"q": query}).content.decode()
-        assert vm.name in page or desk.terminal.serial in page, query
+        assert result_row in page, query
 
 
 def test_the_user_page_shows_desktops_sessions_and_explain(agent, connected):
