@@ -236,6 +236,14 @@ class VMSwap(models.Model):
     error = models.CharField(max_length=255, blank=True)
     requested_at = models.DateTimeField(auto_now_add=True, db_index=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    incident = models.ForeignKey(
+        "monitoring.Incident",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="swaps",
+        help_text="Set when the swap moves a user off a failed host.",
+    )
 
     class Meta:
         ordering = ["-requested_at"]

@@ -41,6 +41,11 @@ class Region(models.Model):
     reachable = models.BooleanField(
         default=True, help_text="Whether the region's cloud answered its last host sync."
     )
+    shared_storage = models.BooleanField(
+        default=False,
+        help_text="The region's disks are on shared storage: the VMs of a failed host are "
+        "evacuated (rebuilt elsewhere with their disks) instead of replaced by fresh ones.",
+    )
     openstack_region = models.CharField(
         max_length=120,
         blank=True,
@@ -82,6 +87,27 @@ class Host(models.Model):
         help_text="Most VMs booting on this host at once; empty: the scheduling policy's default.",
     )
     boot_failures_in_row = models.PositiveIntegerField(default=0)
+    down_since = models.DateTimeField(
+        null=True, blank=True, help_text="When the host was first seen not up; empty while up."
+    )
+    failed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When DeskOps declared the host failed and moved its users; a failed host "
+        "takes no placements until an operator returns it to service.",
+    )
+    agent_url = models.URLField(
+        blank=True, help_text="The host agent's address, e.g. http://10.0.0.11:9180/; empty: none."
+    )
+    agent_reported_at = models.DateTimeField(null=True, blank=True)
+    agent_error = models.CharField(max_length=255, blank=True)
+    load_1m = models.FloatField(null=True, blank=True, help_text="Load average (agent).")
+    memory_free_mb = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Memory available (agent)."
+    )
+    disk_latency_ms = models.FloatField(
+        null=True, blank=True, help_text="Latency of a small synced write (agent)."
+    )
     last_placed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 

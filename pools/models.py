@@ -149,6 +149,15 @@ class VM(models.Model):
         null=True, blank=True, help_text="Why the host was chosen: the candidates and their scores."
     )
     quarantined_until = models.DateTimeField(null=True, blank=True)
+    cloud_status = models.CharField(
+        max_length=16, blank=True, help_text="The server's status at the cloud's last check."
+    )
+    ip_missing_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the cloud was first seen reporting no IP address for a running VM "
+        "(a lost DHCP lease leaves a desktop nobody can reach).",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
