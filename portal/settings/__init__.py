@@ -8,3 +8,4 @@ from .channels import *  # noqa: F403
 from .cloud import *  # noqa: F403
 from .ldap import *  # noqa: F403
 from .maintenance import *  # noqa: F403
+from .monitoring import *  # noqa: F403
