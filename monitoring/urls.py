@@ -1,12 +1,12 @@
 from django.urls import path
 
-from . import views
+from .views import health
 
 app_name = "monitoring"
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
-    path("healthz", views.liveness, name="liveness"),
-    path("readyz", views.readiness, name="readiness"),
-    path("metrics", views.metrics, name="metrics"),
+    path("", health.dashboard, name="dashboard"),
+    path("healthz", health.liveness, name="liveness"),
+    path("readyz", health.readiness, name="readiness"),
+    path("metrics", health.metrics, name="metrics"),
 ]

@@ -6,7 +6,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from .selectors import dashboard_snapshot
+from ..selectors import dashboard_snapshot
 
 
 @staff_member_required(login_url="login")
@@ -49,7 +49,7 @@ def metrics(request):
     """Prometheus exposition of the connect counters and the database figures."""
     from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
-    from .metrics import DatabaseCollector
+    from ..metrics import DatabaseCollector
 
     if not _metrics_allowed(request):
         return JsonResponse({"error": "permission_denied", "detail": "Not from here."}, status=403)

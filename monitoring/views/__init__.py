@@ -1,0 +1,2 @@
+"""Staff pages of monitoring and the load balancer's health checks, one module per
+page family."""
