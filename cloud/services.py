@@ -20,7 +20,13 @@ def region_sync_hosts(*, region: Region) -> int:
     reported = driver_for(region).list_hosts()
     with transaction.atomic():
         seen = []
+        # A host with an agent has its response time measured by the agent's poll
+        # (cloud.agents); the cloud's figure does not overwrite it.
+        with_agent = set(
+            Host.objects.filter(region=region).exclude(agent_url="").values_list("name", flat=True)
+        )
         for info in reported:
+            keep_response = info.response_ms is None or info.name in with_agent
             Host.objects.update_or_create(
                 region=region,
                 name=info.name,
@@ -35,13 +41,22 @@ def region_sync_hosts(*, region: Region) -> int:
                     "running_vms": info.running_vms,
                     # A cloud that does not measure response time leaves the last
                     # value (e.g. from a host agent) alone.
-                    **({"response_ms": info.response_ms} if info.response_ms is not None else {}),
+                    **({} if keep_response else {"response_ms": info.response_ms}),
                 },
             )
             seen.append(info.name)
         Host.objects.filter(region=region).exclude(name__in=seen).update(state=HostState.DOWN)
+        _hosts_track_down_since(region)
         Region.objects.filter(pk=region.pk).update(hosts_synced_at=timezone.now(), reachable=True)
     return len(reported)
+
+
+def _hosts_track_down_since(region: Region) -> None:
+    """Remember when each host was first seen down, and forget it once the host is
+    up again: host-failure recovery acts on hosts down longer than a threshold."""
+    hosts = Host.objects.filter(region=region)
+    hosts.filter(state=HostState.DOWN, down_since__isnull=True).update(down_since=timezone.now())
+    hosts.exclude(state=HostState.DOWN).exclude(down_since=None).update(down_since=None)
 
 
 def regions_sync_hosts() -> dict[str, int | None]:

@@ -84,7 +84,8 @@ def host_loads(*, region: Region, policy: SchedulingPolicy, in_flight: dict) -> 
         HostLoad(
             name=host.name,
             group=host.placement_group or region.name,
-            up=host.state == HostState.UP,
+            # A host declared failed stays out until an operator returns it to service.
+            up=host.state == HostState.UP and host.failed_at is None,
             vcpus=host.vcpus,
             memory_mb=host.memory_mb,
             cpu_allocation_ratio=host.cpu_allocation_ratio,

@@ -43,6 +43,11 @@ class ConnectResult:
     session: DesktopSession | None = None
     console: SpiceConsole | None = None
     retry_after: int | None = None
+    # For the connect records: a VM claimed from the ready ones now (a cache hit)
+    # rather than the user's existing binding, and the pool and site concerned.
+    claimed: bool = False
+    pool_id: int | None = None
+    site_id: int | None = None
 
 
 def terminal_check_in(*, serial: str, source_ip: str | None = None) -> Terminal:
@@ -150,7 +155,12 @@ def _serve(
             vm = next((vm for pool in pools if (vm := vm_claim_ready(pool=pool))), None)
             if vm is None:
                 transaction.on_commit(lambda: pools_refill_soon([p.pk for p in pools]))
-                return ConnectResult(status="preparing", retry_after=retry_after)
+                return ConnectResult(
+                    status="preparing",
+                    retry_after=retry_after,
+                    pool_id=pools[0].pk if pools else None,
+                    site_id=terminal.site_id,
+                )
             policy = effective_policy(allocator=allocator, terminal=terminal)
             binding = Binding.objects.create(
                 allocator=allocator,
@@ -187,8 +197,20 @@ def _serve(
         raise CloudUnreachable(retry_after=retry_after) from exc
     if console is None:  # a shut-off desktop is starting
         _connect_undo(session=session, binding=None, reason="starting")
-        return ConnectResult(status="preparing", retry_after=retry_after)
-    return ConnectResult(status="ready", session=session, console=console)
+        return ConnectResult(
+            status="preparing",
+            retry_after=retry_after,
+            pool_id=vm.pool_id,
+            site_id=terminal.site_id,
+        )
+    return ConnectResult(
+        status="ready",
+        session=session,
+        console=console,
+        claimed=claimed_now,
+        pool_id=vm.pool_id,
+        site_id=terminal.site_id,
+    )
 
 
 def _connect_undo(*, session: DesktopSession, binding: Binding | None, reason: str) -> None:

@@ -34,11 +34,13 @@ def vm_swap(
     actor: str,
     pool: VMPool | None = None,
     request_id: str = "",
+    incident=None,
 ) -> VMSwap:
     """Give the binding a fresh VM (from `pool`, by default the VM's own pool) and
     quarantine the old one. Done at once when a ready VM is there; otherwise the
     swap waits and `swaps_complete_pending` finishes it as soon as one has booted.
-    The thin client learns of it at its next heartbeat (`reconnect`)."""
+    The thin client learns of it at its next heartbeat (`reconnect`). Host-failure
+    recovery uses the same path, with the `incident` it belongs to."""
     if binding.released_at is not None:
         raise ActionRefused("That binding has been released already.")
     pool = pool or binding.vm.pool
@@ -51,6 +53,7 @@ def vm_swap(
                 reason=reason,
                 actor=actor,
                 request_id=request_id,
+                incident=incident,
             )
     except IntegrityError as exc:
         raise ActionRefused("A swap of this desktop is already under way.") from exc
@@ -69,10 +72,19 @@ def vm_swap(
 
 def swap_try_complete(*, swap: VMSwap) -> bool:
     """Finish a pending swap if its pool has a ready VM: move the binding, move the
-    data volume, quarantine the old VM. Returns whether the swap is done."""
+    data volume, quarantine the old VM (a VM lost with its host is left lost).
+    Returns whether the swap is done. A swap whose binding was released meanwhile
+    (the user connected and got a fresh desktop, or was unbound) is dropped."""
     with transaction.atomic():
         locked = VMSwap.objects.select_for_update().filter(pk=swap.pk, status="pending").first()
         if locked is None:
+            return False
+        if locked.binding.released_at is not None:
+            VMSwap.objects.filter(pk=locked.pk).update(
+                status=VMSwap.Status.FAILED,
+                error="The binding was released before a VM was ready.",
+                completed_at=timezone.now(),
+            )
             return False
         new_vm = vm_claim_ready(pool=locked.pool)
         if new_vm is None:
@@ -83,9 +95,10 @@ def swap_try_complete(*, swap: VMSwap) -> bool:
         VMSwap.objects.filter(pk=locked.pk).update(
             new_vm=new_vm, status=VMSwap.Status.DONE, completed_at=timezone.now()
         )
-        vm_quarantine(
-            vm=old_vm, reason=locked.reason, actor=locked.actor, request_id=locked.request_id
-        )
+        if VM.objects.get(pk=old_vm.pk).state != VMState.LOST:
+            vm_quarantine(
+                vm=old_vm, reason=locked.reason, actor=locked.actor, request_id=locked.request_id
+            )
         audit_record(
             action="binding.move",
             obj=binding,

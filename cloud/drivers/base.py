@@ -8,6 +8,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..errors import CloudError
+
 
 @dataclass(frozen=True)
 class ServerSpec:
@@ -115,6 +117,12 @@ class CloudDriver(ABC):
     @abstractmethod
     def detach_volume(self, server_id: str, volume_id: str) -> None:
         """Detach a data volume; detaching one that is not attached is not an error."""
+
+    def evacuate(self, server_id: str, host: str | None = None) -> None:
+        """Rebuild a server of a failed host on another host, keeping its disks
+        (needs shared storage). The source host must be down. The server ends
+        SHUTOFF on its new host. Clouds that cannot do it refuse with `CloudError`."""
+        raise CloudError("This cloud cannot evacuate servers.")
 
     def browser_console_url(self, server_id: str) -> str | None:
         """A URL that opens the desktop's console in a browser, where the cloud has

@@ -212,6 +212,32 @@ class SimulatedCloud(CloudDriver):
             fails_boot=self.rng.random() < simulation.boot_failure_rate,
         )
 
+    def evacuate(self, server_id: str, host: str | None = None) -> None:
+        """As Nova does since microversion 2.95: only from a host that is down, to
+        the up host with the most free memory, and the server ends SHUTOFF there."""
+        self._api_call()
+        server = self._server(server_id)
+        if server.host.state == HostState.UP:
+            raise CloudError(f"Compute service of {server.host.name} is still in use.")
+        spec = ServerSpec(
+            name=server.name,
+            flavor=server.flavor,
+            vcpus=server.vcpus,
+            memory_mb=server.memory_mb,
+            image=server.image,
+            host=host or "",
+        )
+        with transaction.atomic():
+            SimulatedRegion.objects.select_for_update().get(region=self.region)
+            target = self._place(spec)
+            SimServer.objects.filter(pk=server.pk).update(
+                host=target,
+                status=ServerStatus.SHUTOFF,
+                task_state="",
+                spice_port=self._free_spice_port(target),
+            )
+        logger.info("simulated server %s evacuated to %s", server.id, target.name)
+
     def spice_console(self, server_id: str) -> SpiceConsole:
         self._api_call()
         server = self._server(server_id)

@@ -1,7 +1,10 @@
 """Handing out ready VMs, race-free, and taking them back."""
 
+from django.db.models import Q
 from django.utils import timezone
 
+from cloud.choices import HostState
+from cloud.models import Host
 from pools.choices import VMState
 from pools.models import VM, VMPool
 
@@ -12,11 +15,18 @@ def vm_claim_ready(*, pool: VMPool) -> VM | None:
 
     Two concurrent callers never get the same VM: on PostgreSQL each skips rows the
     other has locked, and the conditional update (`state=ready`) makes the claim
-    itself atomic on any database."""
+    itself atomic on any database.
+
+    A VM on a host that is down (or declared failed) is never handed out, even before host-failure
+    recovery has marked it lost: its user would get a desktop that does not answer."""
+    unhealthy_hosts = Host.objects.filter(region_id=pool.region_id).filter(
+        Q(failed_at__isnull=False) | Q(state=HostState.DOWN)
+    )
     for _ in range(5):
         candidate = (
             VM.objects.select_for_update(skip_locked=True)
             .filter(pool=pool, state=VMState.READY)
+            .exclude(host_name__in=unhealthy_hosts.values("name"))
             .order_by("ready_at", "pk")
             .first()
         )

@@ -19,6 +19,7 @@ from allocation.services import (
     session_disconnect,
     session_heartbeat,
 )
+from monitoring.connects import connect_record
 from monitoring.metrics import CONNECT_SECONDS, CONNECTS
 
 from .parsers import SmallJSONParser
@@ -62,14 +63,37 @@ class ConnectView(ThinClientView):
     def dispatch(self, request, *args, **kwargs):
         """Count every answer by outcome and time it, errors included."""
         started = time.perf_counter()
+        self.result = None
         response = super().dispatch(request, *args, **kwargs)
-        CONNECT_SECONDS.observe(time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        CONNECT_SECONDS.observe(seconds)
         outcome = {200: "ready", 202: "preparing"}.get(response.status_code)
         if outcome is None:
             data = getattr(response, "data", None)
             outcome = data.get("error") if isinstance(data, dict) else None
-        CONNECTS.labels(outcome or str(response.status_code)).inc()
+        outcome = outcome or str(response.status_code)
+        CONNECTS.labels(outcome).inc()
+        self.record(outcome, seconds)
         return response
+
+    def record(self, outcome: str, seconds: float) -> None:
+        """One connect record per answer, with what the body said (when it could be
+        read) and what the service found."""
+        try:
+            data = self.request.data
+        except Exception:  # an unparseable body, already answered with a 400
+            data = None
+        fields = data if isinstance(data, dict) else {}
+        result = self.result
+        connect_record(
+            outcome=outcome,
+            latency_ms=seconds * 1000,
+            username=str(fields.get("username", ""))[:150],
+            terminal_serial=str(fields.get("terminal", ""))[:64],
+            claimed=result.claimed if result is not None and result.status == "ready" else None,
+            pool_id=result.pool_id if result is not None else None,
+            site_id=result.site_id if result is not None else None,
+        )
 
     @extend_schema(
         tags=TAGS,
@@ -96,6 +120,7 @@ class ConnectView(ThinClientView):
             source_ip=request.META.get("REMOTE_ADDR"),
             retry_after=settings.THIN_CLIENT_RETRY_AFTER,
         )
+        self.result = result
         if result.status == "preparing":
             return preparing(result.retry_after)
         session, console = result.session, result.console
