@@ -13,6 +13,8 @@ and Cinder are Nova's in-process fakes) and serves over HTTP, on a free port of
     /placement  the real Placement WSGI application
     /image      a read-only Image v2 API over the Glance fixture's images
     /network    a read-only Network v2.0 API over the Neutron fixture's networks
+    /harness    test controls, admin only: POST /harness/computes/<host>/stop stops
+                that host's nova-compute service, /start starts a new one for it
 
 When everything is up it prints one line of JSON (the auth URL, credentials and
 the names of what it seeded) and then serves until it is killed.
@@ -248,6 +250,26 @@ class Harness:
 
     # Dispatch ------------------------------------------------------------------
 
+    # Test controls -------------------------------------------------------------
+
+    def control(self, environ, path: str):
+        """Stop or start a host's compute service, as a dead or repaired node would."""
+        parts = path.strip("/").split("/")
+        if environ["REQUEST_METHOD"] != "POST" or len(parts) != 3 or parts[0] != "computes":
+            return 404, {"error": f"no control at {path}"}, {}
+        host, action = parts[1], parts[2]
+        computes = self.cloud.computes
+        if host not in computes or action not in ("stop", "start"):
+            return 404, {"error": f"no {action} for {host}"}, {}
+        with self.lock:
+            if action == "stop":
+                computes[host].stop()
+            else:
+                # A new service for the host, as after a reboot; the fake driver
+                # keeps the servers it had defined.
+                computes[host] = self.cloud.restart_compute_service(computes[host])
+        return 200, {"host": host, "action": action}, {}
+
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         prefix, _, rest = path.lstrip("/").partition("/")
@@ -271,6 +293,8 @@ class Harness:
                 return _reply(start_response, *self.images(rest, query))
             if prefix == "network":
                 return _reply(start_response, *self.networks(rest, query))
+            if prefix == "harness" and user == "admin":
+                return _reply(start_response, *self.control(environ, rest))
         except Exception:  # a harness bug must answer 500, not drop the connection
             logger.exception("harness error on %s", path)
             return _reply(start_response, 500, {"error": "harness error"}, {})
