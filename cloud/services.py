@@ -5,10 +5,12 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from portal.services import audit_record
+
 from .choices import HostState
 from .drivers import driver_for
 from .errors import CloudUnavailable
-from .models import Host, Region
+from .models import Host, Region, SimHost
 
 logger = logging.getLogger(__name__)
 
@@ -71,3 +73,23 @@ def regions_sync_hosts() -> dict[str, int | None]:
             Region.objects.filter(pk=region.pk).update(reachable=False)
             result[region.name] = None
     return result
+
+
+def sim_host_set_state(*, sim_host: SimHost, state: str, actor: str, request_id: str = "") -> None:
+    """Fault injection: a host of the simulated cloud goes down (or comes back). The
+    region's hosts are synced at once, so the portal sees it without waiting for the
+    next periodic sync."""
+    before = sim_host.state
+    SimHost.objects.filter(pk=sim_host.pk).update(state=state)
+    audit_record(
+        action="fault.host_state",
+        obj=sim_host,
+        actor=actor,
+        before={"state": before},
+        after={"state": state},
+        request_id=request_id,
+    )
+    try:
+        region_sync_hosts(region=sim_host.region)
+    except CloudUnavailable as exc:  # the simulation may be failing API calls on purpose
+        logger.warning("host sync after fault injection failed: %s", exc)

@@ -78,10 +78,16 @@ class SchedulingPolicyForm(forms.ModelForm):
 class RegionForm(forms.ModelForm):
     class Meta:
         model = Region
-        fields = ["label", "enabled", "max_concurrent_boots", "place_by_portal"]
+        fields = ["label", "enabled", "max_concurrent_boots", "place_by_portal", "shared_storage"]
 
 
 class HostForm(forms.ModelForm):
+    agent_url = forms.URLField(
+        required=False,
+        assume_scheme="http",
+        help_text=Host._meta.get_field("agent_url").help_text,
+    )
+
     class Meta:
         model = Host
-        fields = ["placement_group", "max_concurrent_boots", "response_ms"]
+        fields = ["placement_group", "max_concurrent_boots", "response_ms", "agent_url"]
