@@ -10,7 +10,7 @@ from portal.services import audit_record
 from .choices import HostState
 from .drivers import driver_for
 from .errors import CloudUnavailable
-from .models import Host, Region, SimHost
+from .models import Host, Region, SimHost, SimServer
 
 logger = logging.getLogger(__name__)
 
@@ -93,3 +93,29 @@ def sim_host_set_state(*, sim_host: SimHost, state: str, actor: str, request_id:
         region_sync_hosts(region=sim_host.region)
     except CloudUnavailable as exc:  # the simulation may be failing API calls on purpose
         logger.warning("host sync after fault injection failed: %s", exc)
+
+
+def sim_server_drop_address(
+    *, region: Region, actor: str, request_id: str = ""
+) -> SimServer | None:
+    """Fault injection: one running server of a simulated region loses its IP
+    address, as a desktop does when its DHCP lease is not renewed. Returns the
+    server, or None when no running server has an address."""
+    server = (
+        SimServer.objects.filter(region=region, status="ACTIVE", ip_address__isnull=False)
+        .order_by("?")
+        .first()
+    )
+    if server is None:
+        return None
+    before = server.ip_address
+    SimServer.objects.filter(pk=server.pk).update(ip_address=None)
+    audit_record(
+        action="fault.drop_address",
+        obj=server,
+        actor=actor,
+        before={"ip_address": before},
+        after={"ip_address": None},
+        request_id=request_id,
+    )
+    return server

@@ -20,6 +20,11 @@ urlpatterns = [
     path("hosts/<int:pk>/return/", incidents.host_return, name="host-return"),
     path("faults/", incidents.faults, name="faults"),
     path("faults/hosts/<int:pk>/", incidents.fault_host, name="fault-host"),
+    path(
+        "faults/regions/<int:pk>/drop-address/",
+        incidents.fault_drop_address,
+        name="fault-drop-address",
+    ),
     path("alerts/", alerts.alert_list_page, name="alert-list"),
     path("alerts/<int:pk>/", alerts.alert_detail_page, name="alert-detail"),
     path("alerts/<int:pk>/acknowledge/", alerts.alert_acknowledge_view, name="alert-acknowledge"),

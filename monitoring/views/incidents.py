@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from cloud.choices import DriverKind, HostState
 from cloud.models import Host, Region, SimHost
-from cloud.services import sim_host_set_state
+from cloud.services import sim_host_set_state, sim_server_drop_address
 from portal.services import model_update
 
 from ..choices import IncidentStatus
@@ -138,4 +138,19 @@ def fault_host(request, pk):
         )
     else:
         messages.success(request, f"{sim_host.name} is up again.")
+    return redirect("monitoring:faults")
+
+
+@staff_required
+@require_POST
+def fault_drop_address(request, pk):
+    region = get_object_or_404(Region, pk=pk, driver=DriverKind.SIMULATED)
+    server = sim_server_drop_address(region=region, **_who(request))
+    if server is None:
+        messages.error(request, f"No running server in {region} has an address to lose.")
+    else:
+        messages.warning(
+            request,
+            f"{server.name} lost its IP address; reconciliation notices it and an alert follows.",
+        )
     return redirect("monitoring:faults")

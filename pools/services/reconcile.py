@@ -36,6 +36,7 @@ class ReconcileReport:
     deleted: list[str] = field(default_factory=list)
     orphans_left: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
+    health_changed: list[str] = field(default_factory=list)
 
 
 def region_reconcile(*, region: Region) -> ReconcileReport:
@@ -86,6 +87,8 @@ def region_reconcile(*, region: Region) -> ReconcileReport:
         else:
             report.orphans_left.append(server.name)
 
+    report.health_changed = _vms_record_health(region=region, servers=servers, now=now)
+
     gone = VM.objects.filter(pool__region=region, state__in=WITH_SERVER).exclude(
         server_id__in=list(servers)
     )
@@ -103,6 +106,33 @@ def region_reconcile(*, region: Region) -> ReconcileReport:
                 )
                 report.lost.append(vm.name)
     return report
+
+
+def _vms_record_health(*, region: Region, servers: dict, now) -> list[str]:
+    """Keep each VM's view of its server fresh: the cloud's status, its address,
+    and since when a running VM has had no address — a desktop whose DHCP lease was
+    lost looks alive to the cloud but no thin client can reach it."""
+    changed = []
+    running = (VMState.READY, VMState.IN_USE)
+    for vm in VM.objects.filter(pool__region=region, state__in=WITH_SERVER).exclude(server_id=""):
+        server = servers.get(vm.server_id)
+        if server is None:
+            continue
+        fields = {}
+        if vm.cloud_status != server.status:
+            fields["cloud_status"] = server.status
+        if server.ip_address and vm.ip_address != server.ip_address:
+            fields["ip_address"] = server.ip_address
+        no_address = vm.state in running and server.status == "ACTIVE" and not server.ip_address
+        if no_address and vm.ip_missing_since is None:
+            fields["ip_missing_since"] = now
+            logger.warning("%s is running without an IP address", vm.name)
+        elif not no_address and vm.ip_missing_since is not None:
+            fields["ip_missing_since"] = None
+        if fields:
+            VM.objects.filter(pk=vm.pk).update(**fields)
+            changed.append(vm.name)
+    return changed
 
 
 def _adopt(*, vm: VM, server_id: str, host: str, now) -> bool:

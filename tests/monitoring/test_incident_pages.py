@@ -4,7 +4,7 @@ page, see the incident and its timeline, return the host to service."""
 import pytest
 
 from cloud.choices import HostState
-from cloud.models import Host, SimHost
+from cloud.models import Host, SimHost, SimServer
 from cloud.services import regions_sync_hosts
 from monitoring.models import Incident
 from monitoring.recovery import hosts_recover_failed
@@ -111,3 +111,21 @@ def test_pages_need_staff(client, path):
     assert client.get(path).status_code == 302
     client.force_login(UserFactory())
     assert client.get(path).status_code == 302
+
+
+def test_a_vm_that_loses_its_address_is_noticed_by_reconciliation(operator, region):
+    from pools.models import VM
+    from pools.services import regions_reconcile
+
+    answer = operator.post(f"/faults/regions/{region.pk}/drop-address/", follow=True)
+    assert "lost its IP address" in answer.content.decode()
+    regions_reconcile()
+    missing = VM.objects.filter(ip_missing_since__isnull=False)
+    assert missing.count() == 1
+    vm = missing.get()
+    assert vm.state == "ready" and vm.cloud_status == "ACTIVE"
+
+    SimServer.objects.filter(pk=vm.server_id).update(ip_address="10.9.9.9")
+    regions_reconcile()
+    vm.refresh_from_db()
+    assert vm.ip_missing_since is None and vm.ip_address == "10.9.9.9"
