@@ -64,6 +64,19 @@ ALLOCATORS = [
     ("Everyone else", 1000, [], [], BindingPolicy.FLOATING, ["agents-east", "agents-west"], True),
 ]
 
+# The synthetic login probe's account and terminal (scripts/demo.sh hands them to
+# the probe). Its allocator comes first and matches only this account at this
+# terminal; it binds by user, so the probe's login every minute gets the same
+# desktop back instead of claiming a ready VM and recycling it each time: the
+# probe holds one VM of agents-west for good (agents-east, where the README's
+# example login lands, is only its fallback, so the demo's figures there stay put).
+PROBE_USERNAME = "probe"
+PROBE_PASSWORD = "deskops-probe"
+PROBE_GROUP = "probes"
+PROBE_TERMINAL = "TC-PROBE-01"
+PROBE_TAG = "probe"
+PROBE_ALLOCATOR = ("Login probe", 5, ["agents-west", "agents-east"])
+
 
 class Command(BaseCommand):
     help = "Create the demo cloud, pools, allocators, users and terminals."
@@ -175,6 +188,42 @@ class Command(BaseCommand):
                     AllocatorPool.objects.create(
                         allocator=allocator, pool=pools[pool_name], order=order
                     )
+
+        self._seed_probe(sites=sites, pools=pools)
+
+    def _seed_probe(self, *, sites, pools):
+        """The login probe's account, its enrolled terminal and its allocator."""
+        Terminal.objects.get_or_create(
+            serial=PROBE_TERMINAL,
+            defaults={
+                "site": sites["shanghai"],
+                "seat": "SH-PROBE",
+                "mac_address": "52:54:00:70:72:01",
+                "tags": [PROBE_TAG],
+                "status": TerminalStatus.ENROLLED,
+            },
+        )
+        group, _ = Group.objects.get_or_create(name=PROBE_GROUP)
+        user, created = get_user_model().objects.get_or_create(username=PROBE_USERNAME)
+        if created:
+            user.set_password(PROBE_PASSWORD)
+            user.save()
+        user.groups.add(group)
+        name, priority, pool_names = PROBE_ALLOCATOR
+        allocator, created = Allocator.objects.get_or_create(
+            name=name,
+            defaults={
+                "priority": priority,
+                "binding_policy": BindingPolicy.USER,
+                "terminal_tags": [PROBE_TAG],
+            },
+        )
+        if created:
+            allocator.groups.set([group])
+            for order, pool_name in enumerate(pool_names):
+                AllocatorPool.objects.create(
+                    allocator=allocator, pool=pools[pool_name], order=order
+                )
 
     def _prewarm(self):
         """Boot every pool to its target with a zero boot time, then restore the
