@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/thin-client/v1/", include("allocation.api.thin_client.urls")),
     path("api/v1/", include("allocation.api.ops.urls")),
     path("api/v1/", include("maintenance.api.urls")),
+    path("api/v1/", include("monitoring.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

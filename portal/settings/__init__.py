@@ -6,6 +6,7 @@ from .base import *  # noqa: F403
 from .celery import *  # noqa: F403
 from .channels import *  # noqa: F403
 from .cloud import *  # noqa: F403
+from .email import *  # noqa: F403
 from .ldap import *  # noqa: F403
 from .maintenance import *  # noqa: F403
 from .monitoring import *  # noqa: F403

@@ -16,6 +16,10 @@ def test_the_openapi_schema_builds_and_documents_connect(client):
     schema = response.json()
     connect = schema["paths"]["/api/thin-client/v1/connect"]["post"]
     assert {"200", "202", "400", "401", "403", "503"} <= set(connect["responses"])
+    alerts = schema["paths"]["/api/v1/alerts/"]["get"]
+    assert {"status", "kind", "severity", "page"} <= {p["name"] for p in alerts["parameters"]}
+    assert "post" in schema["paths"]["/api/v1/alerts/{id}/acknowledge/"]
+    assert "post" in schema["paths"]["/api/v1/alerts/{id}/close/"]
 
 
 @pytest.mark.parametrize(

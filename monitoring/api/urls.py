@@ -1,0 +1,9 @@
+from rest_framework.routers import SimpleRouter
+
+from .views import AlertViewSet
+
+# SimpleRouter: the API root view is the allocation router's, at the same prefix.
+router = SimpleRouter(trailing_slash=True)
+router.register("alerts", AlertViewSet, basename="alert")
+
+urlpatterns = router.urls
