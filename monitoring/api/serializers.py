@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from ..alert_notifications import alert_url
 from ..choices import AlertKind, AlertSeverity, AlertStatus
-from ..models import Alert
+from ..models import Alert, Incident, IncidentEvent
 
 
 class AlertSerializer(serializers.ModelSerializer):
@@ -64,3 +64,58 @@ class AlertQuerySerializer(serializers.Serializer):
             if name in data
         }
         return super().to_internal_value(split)
+
+
+class IncidentEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = IncidentEvent
+        fields = ["at", "message", "data"]
+        read_only_fields = fields
+
+
+class IncidentSwapSerializer(serializers.Serializer):
+    """A user moved off the failed host."""
+
+    user = serializers.CharField(source="binding.user.username", default="")
+    old_vm = serializers.CharField(source="old_vm.name")
+    new_vm = serializers.CharField(source="new_vm.name", default=None)
+    status = serializers.CharField()
+    seconds = serializers.FloatField(allow_null=True)
+
+
+class IncidentSerializer(serializers.ModelSerializer):
+    region = serializers.CharField(source="region.name", default=None)
+    host = serializers.CharField(source="host.name", default=None)
+    recovery_seconds = serializers.FloatField(allow_null=True, read_only=True)
+
+    class Meta:
+        model = Incident
+        fields = [
+            "id",
+            "kind",
+            "title",
+            "status",
+            "region",
+            "host",
+            "opened_at",
+            "recovered_at",
+            "recovery_seconds",
+            "closed_at",
+            "closed_by",
+            "vms_affected",
+            "users_affected",
+        ]
+        read_only_fields = fields
+
+
+class IncidentDetailSerializer(IncidentSerializer):
+    events = IncidentEventSerializer(many=True, read_only=True)
+    swaps = IncidentSwapSerializer(many=True, read_only=True)
+
+    class Meta(IncidentSerializer.Meta):
+        fields = [*IncidentSerializer.Meta.fields, "events", "swaps"]
+        read_only_fields = fields
+
+
+class IncidentCloseSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=400, required=False, allow_blank=True, default="")

@@ -129,3 +129,32 @@ def test_a_vm_that_loses_its_address_is_noticed_by_reconciliation(operator, regi
     regions_reconcile()
     vm.refresh_from_db()
     assert vm.ip_missing_since is None and vm.ip_address == "10.9.9.9"
+
+
+def test_the_ops_api_lists_shows_and_closes_incidents(region, settings):
+    from rest_framework.test import APIClient
+
+    settings.HOST_FAILURE_THRESHOLD = 0
+    SimHost.objects.filter(region=region).update(state=HostState.DOWN)
+    regions_sync_hosts()
+    hosts_recover_failed()
+    api = APIClient()
+    assert api.get("/api/v1/incidents/").status_code in (401, 403)
+    api.force_authenticate(UserFactory(username="olga", is_staff=True))
+
+    # Nobody was connected: both hosts' incidents are recovered at once.
+    assert api.get("/api/v1/incidents/", {"status": "open"}).json()["count"] == 0
+    recovered = api.get("/api/v1/incidents/", {"status": "recovered"}).json()["results"]
+    assert len(recovered) == 2
+    detail = api.get(f"/api/v1/incidents/{recovered[0]['id']}/").json()
+    assert "declared failed" in detail["events"][0]["message"]
+    assert detail["vms_affected"] == 2
+
+    assert api.get("/api/v1/incidents/", {"status": "bogus"}).status_code == 400
+    assert api.get("/api/v1/incidents/999999/").status_code == 404
+    closed = api.post(f"/api/v1/incidents/{detail['id']}/close/", {"note": "fenced"}, format="json")
+    assert closed.status_code == 200 and closed.json()["events"][-1]["message"] == "fenced"
+    again = api.post(f"/api/v1/incidents/{detail['id']}/close/", {}, format="json")
+    assert again.status_code == 409 and again.json()["error"] == "incident_closed"
+    too_long = api.post(f"/api/v1/incidents/{recovered[1]['id']}/close/", {"note": "x" * 500})
+    assert too_long.status_code == 400
