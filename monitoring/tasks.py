@@ -1,3 +1,55 @@
 """Celery tasks of monitoring: thin wrappers that call one service each."""
 
-from celery import shared_task  # noqa: F401 - tasks are added below
+from celery import shared_task
+
+from . import alert_notifications, alerts, recovery, retention
+from . import probe as login_probe
+
+
+@shared_task
+def hosts_recover_failed() -> dict:
+    return recovery.hosts_recover_failed()
+
+
+@shared_task
+def incidents_follow() -> int:
+    return recovery.incidents_follow()
+
+
+@shared_task
+def probe_login() -> bool | None:
+    result = login_probe.probe_login()
+    return None if result is None else result.ok
+
+
+@shared_task
+def probe_results_prune() -> int:
+    return login_probe.probe_results_prune()
+
+
+@shared_task
+def connect_records_prune() -> int:
+    return retention.connect_records_prune()
+
+
+@shared_task
+def alerts_evaluate() -> dict:
+    return alerts.alerts_evaluate()
+
+
+# Waits before each retry of a notification that failed for a passing reason.
+ALERT_NOTIFY_RETRY_COUNTDOWNS = (30, 120, 600)
+
+
+@shared_task(bind=True, max_retries=len(ALERT_NOTIFY_RETRY_COUNTDOWNS))
+def alert_notify(self, alert_id: int, channels: list[str] | None = None) -> dict:
+    """Send an alert; the channels that failed for a passing reason are tried again
+    (only those: a mail already sent is not sent twice)."""
+    result = alert_notifications.alert_notify(alert_id=alert_id, channels=channels)
+    if result.retry and self.request.retries < self.max_retries:
+        raise self.retry(
+            args=[alert_id],
+            kwargs={"channels": result.retry},
+            countdown=ALERT_NOTIFY_RETRY_COUNTDOWNS[self.request.retries],
+        )
+    return {"delivered": result.delivered, "errors": result.errors, "skipped": result.skipped}

@@ -4,6 +4,8 @@ one, so audit records and log lines of one request can be found together."""
 import re
 import uuid
 
+from .logging import request_id_var
+
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -14,6 +16,11 @@ class RequestIdMiddleware:
     def __call__(self, request):
         incoming = request.headers.get("X-Request-ID", "")
         request.id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
-        response = self.get_response(request)
+        # Log lines written while the request is served carry its id.
+        bound = request_id_var.set(request.id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(bound)
         response["X-Request-ID"] = request.id
         return response

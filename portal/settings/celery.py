@@ -11,6 +11,7 @@ from datetime import timedelta
 from .cloud import RECONCILE_INTERVAL
 from .env import VAR_DIR, env
 from .maintenance import MAINTENANCE_ADVANCE_INTERVAL
+from .monitoring import ALERT_EVALUATE_INTERVAL, HOST_AGENT_INTERVAL, PROBE_INTERVAL
 
 CELERY_BROKER_URL = env.str(
     "CELERY_BROKER_URL", default=f"sqla+sqlite:///{VAR_DIR / 'broker.sqlite3'}"
@@ -84,10 +85,45 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=HOST_SYNC_INTERVAL),
         "options": {"expires": HOST_SYNC_INTERVAL},
     },
+    "cloud-poll-host-agents": {
+        "task": "cloud.tasks.hosts_poll_agents",
+        "schedule": timedelta(seconds=HOST_AGENT_INTERVAL),
+        "options": {"expires": HOST_AGENT_INTERVAL},
+    },
+    "monitoring-recover-failed-hosts": {
+        "task": "monitoring.tasks.hosts_recover_failed",
+        "schedule": timedelta(seconds=10),
+        "options": {"expires": 10},
+    },
+    "monitoring-follow-incidents": {
+        "task": "monitoring.tasks.incidents_follow",
+        "schedule": timedelta(seconds=POOL_REFILL_INTERVAL),
+        "options": {"expires": POOL_REFILL_INTERVAL},
+    },
+    "monitoring-evaluate-alerts": {
+        "task": "monitoring.tasks.alerts_evaluate",
+        "schedule": timedelta(seconds=ALERT_EVALUATE_INTERVAL),
+        "options": {"expires": ALERT_EVALUATE_INTERVAL},
+    },
     "maintenance-advance-runs": {
         "task": "maintenance.tasks.runs_advance",
         "schedule": timedelta(seconds=MAINTENANCE_ADVANCE_INTERVAL),
         "options": {"expires": MAINTENANCE_ADVANCE_INTERVAL},
+    },
+    "monitoring-probe-login": {
+        "task": "monitoring.tasks.probe_login",
+        "schedule": timedelta(seconds=PROBE_INTERVAL),
+        "options": {"expires": PROBE_INTERVAL},
+    },
+    "monitoring-prune-probe-results": {
+        "task": "monitoring.tasks.probe_results_prune",
+        "schedule": timedelta(days=1),
+        "options": {"expires": 3600},
+    },
+    "monitoring-prune-connect-records": {
+        "task": "monitoring.tasks.connect_records_prune",
+        "schedule": timedelta(days=1),
+        "options": {"expires": 3600},
     },
 }
 # The database scheduler knows a periodic task's expiry as `expire_seconds`; the
