@@ -1,17 +1,8 @@
-"""Staff pages of the monitoring app, and the load balancer's health checks."""
+"""The load balancer's health checks and the Prometheus scrape."""
 
-from django.contrib.admin.views.decorators import staff_member_required
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import render
 from django.views.decorators.http import require_GET
-
-from ..selectors import dashboard_snapshot
-
-
-@staff_member_required(login_url="login")
-def dashboard(request):
-    return render(request, "monitoring/dashboard.html", {"snapshot": dashboard_snapshot()})
 
 
 @require_GET

@@ -13,6 +13,7 @@ from django.utils import timezone
 from cloud.drivers import driver_for
 from cloud.errors import CloudError, CloudUnavailable, ServerNotFound
 from cloud.models import Host
+from monitoring.events import dashboard_changed
 from portal.services import audit_record
 
 from ..choices import BOOTING_STATES, VMState
@@ -116,6 +117,8 @@ def vms_poll_boots() -> dict[str, int]:
             elif now - vm.boot_started_at > boot_timeout:
                 _vm_fail(vm, driver, "The boot took longer than the boot timeout.")
                 tally["failed"] += 1
+    if any(tally.values()):
+        dashboard_changed("boots polled")
     return dict(tally)
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from cloud.drivers import ServerSpec, driver_for
 from cloud.errors import CloudError
 from cloud.models import Host
+from monitoring.events import dashboard_changed
 from portal.services import audit_record
 
 from ..choices import ALIVE_STATES, BOOTING_STATES, VMState
@@ -161,6 +162,7 @@ def pool_refill(*, pool_id: int) -> int:
         started += 1
     if started:
         audit_record(action="pool.refill", obj=pool, after={"boots_started": started})
+    dashboard_changed(f"pool {pool.name}: {started} boots started")
     return started
 
 

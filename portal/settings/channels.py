@@ -8,11 +8,14 @@ events between processes too."""
 from .env import env
 
 CHANNELS_REDIS_URL = env.str("CHANNELS_REDIS_URL", default="")
+# Prefix of the layer's Redis keys: deployments (or test runs) that share one Redis
+# server and database keep their events apart with different prefixes.
+CHANNELS_REDIS_PREFIX = env.str("CHANNELS_REDIS_PREFIX", default="asgi")
 if CHANNELS_REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [CHANNELS_REDIS_URL]},
+            "CONFIG": {"hosts": [CHANNELS_REDIS_URL], "prefix": CHANNELS_REDIS_PREFIX},
         }
     }
 else:
