@@ -52,6 +52,7 @@ from portal.errors import ServiceError
 from portal.services import SYSTEM_ACTOR, audit_record
 
 from .choices import AlertKind, AlertSeverity, AlertStatus, IncidentStatus
+from .events import dashboard_changed
 from .models import Alert, Incident, ProbeResult
 
 logger = logging.getLogger(__name__)
@@ -453,6 +454,7 @@ def alerts_evaluate() -> dict[str, int]:
     counts = alerts_apply(alert_conditions(now), now)
     if any(counts.values()):
         logger.info("alerts evaluated: %s", counts)
+        dashboard_changed("alerts")
     return counts
 
 

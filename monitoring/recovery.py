@@ -29,6 +29,7 @@ from pools.services import pools_refill_soon
 from portal.services import audit_record
 
 from .choices import IncidentKind, IncidentStatus
+from .events import dashboard_changed
 from .models import Incident, IncidentEvent
 
 logger = logging.getLogger(__name__)
@@ -51,10 +52,6 @@ def incident_log(incident: Incident, message: str, **data) -> IncidentEvent:
 
 
 def _notify_dashboard(reason: str) -> None:
-    try:
-        from .events import dashboard_changed
-    except ImportError:  # the live events module is optional for this service
-        return
     dashboard_changed(reason)
 
 

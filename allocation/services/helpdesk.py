@@ -10,6 +10,7 @@ from django.utils import timezone
 from allocation.models import Binding, VMSwap
 from cloud.drivers import driver_for
 from cloud.errors import CloudError
+from monitoring.events import dashboard_changed
 from pools.choices import VMState
 from pools.models import VM, VMPool
 from pools.services import pools_refill_soon, vm_claim_ready, vm_quarantine, vm_recycle
@@ -141,6 +142,8 @@ def swaps_complete_pending() -> int:
     done = 0
     for swap in VMSwap.objects.filter(status=VMSwap.Status.PENDING).order_by("requested_at"):
         done += swap_try_complete(swap=swap)
+    if done:
+        dashboard_changed("swaps")
     return done
 
 
