@@ -2,12 +2,13 @@
 # Benchmarks on the simulated cloud, each in a throwaway SQLite database.
 # Usage: scripts/bench.sh refill [--vms N --cap C --boot-seconds T …]
 #        scripts/bench.sh swap [--swaps N --boot-seconds T …]
+#        scripts/bench.sh failover [--users N --ready R --boot-min S --boot-max S …]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which="${1:-}"
 case "$which" in
-  refill | swap) shift ;;
-  *) echo "usage: scripts/bench.sh refill|swap [options]" >&2; exit 2 ;;
+  refill | swap | failover) shift ;;
+  *) echo "usage: scripts/bench.sh refill|swap|failover [options]" >&2; exit 2 ;;
 esac
 scripts/bootstrap.sh runtime >/dev/null
 workdir=$(mktemp -d)
