@@ -89,6 +89,8 @@ def latency_chart(points: list[dict], *, hours: int, now=None) -> dict:
         "top": TOP,
         "bottom": CHART_HEIGHT - BOTTOM,
         "lines": [" ".join(segment) for segment in segments],
+        # A success with no neighbour draws no line: it is drawn as a dot.
+        "dots": [segment[0].split(",") for segment in segments if len(segment) == 1],
         "failures": failures,
         "y_ticks": y_ticks,
         "x_ticks": x_ticks,

@@ -92,7 +92,9 @@
     const W = 720, H = 210, left = 34, right = 52, top = 10, bottom = 24;
     const plotW = W - left - right, plotH = H - top - bottom;
     const minutes = alloc.minutes;
-    const maxCount = Math.max(1, alloc.per_minute_peak);
+    // An even scale, so the middle line is a whole number of connects too.
+    const peak = Math.max(1, alloc.per_minute_peak);
+    const maxCount = peak + (peak % 2);
     const maxMs = Math.max(1, ...minutes.map(function (m) { return m.p95_ms || 0; }));
     const slot = plotW / Math.max(1, minutes.length);
     const parts = [];

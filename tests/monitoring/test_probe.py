@@ -416,3 +416,10 @@ def test_the_page_and_run_now_are_for_staff_only(client, probe_settings):
     assert client.get("/probe/").status_code == 302
     assert client.post("/probe/run").status_code == 302
     assert not ProbeResult.objects.exists()
+
+
+def test_a_lone_success_is_drawn_as_a_dot():
+    now = timezone.now()
+    point = {"at": now, "ok": True, "latency_ms": 120.0, "status_code": 200}
+    chart = latency_chart([{**point, "outcome": "ready", "detail": ""}], hours=24, now=now)
+    assert len(chart["dots"]) == 1 and chart["lines"] == [" ".join([",".join(chart["dots"][0])])]
