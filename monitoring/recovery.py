@@ -233,6 +233,9 @@ def incident_check_recovered(*, incident: Incident) -> bool:
     incident.refresh_from_db()
     evacuated = max(0, incident.users_affected - done - failed)
     seconds = (recovered_at - incident.opened_at).total_seconds()
+    if not incident.users_affected:
+        incident_log(incident, "Recovered: nobody had a desktop on the host.", done=0)
+        return True
     message = f"Recovered: {done} users re-served on fresh desktops"
     if evacuated:
         message += f", {evacuated} kept their evacuated desktops"
