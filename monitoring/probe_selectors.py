@@ -1,11 +1,12 @@
 """Reads of the login probe's results: the summary the probe page and the
 dashboard show, the points of its latency chart and the latest results."""
 
-import math
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
+
+from portal.stats import percentile
 
 from .models import ProbeResult
 from .probe import probe_enabled
@@ -13,14 +14,6 @@ from .probe import probe_enabled
 # A last result older than this many probe intervals means the probe is not
 # running (beat or the worker is down), which is itself worth telling operators.
 STALE_AFTER_INTERVALS = 3
-
-
-def _percentile(sorted_values: list[float], fraction: float) -> float | None:
-    """Nearest-rank percentile of an ascending list."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(fraction * len(sorted_values)))
-    return sorted_values[rank - 1]
 
 
 def _result_dict(result: ProbeResult | None) -> dict | None:
@@ -82,8 +75,8 @@ def probe_summary(hours: int = 24) -> dict:
         "ok": succeeded,
         "failed": total - succeeded,
         "success_rate": round(100 * succeeded / total, 1) if total else None,
-        "p50_ms": _percentile(latencies, 0.50),
-        "p95_ms": _percentile(latencies, 0.95),
+        "p50_ms": percentile(latencies, 50),
+        "p95_ms": percentile(latencies, 95),
         "per_hour": _per_hour(points, now=now, hours=hours),
     }
 

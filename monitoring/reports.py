@@ -9,7 +9,6 @@ least p% of the values at or below it, so it is always a value that was observed
 Days and hours are those of the portal's `TIME_ZONE`. Every selector runs a fixed
 number of queries, however many pools or sites there are."""
 
-import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from allocation.models import DesktopSession, VMSwap
 from pools.choices import VMState
 from pools.models import VM
 from pools.services.boots import REQUEST_TIMEOUT
+from portal.stats import percentile
 
 from .models import ConnectRecord
 
@@ -45,15 +45,6 @@ class Report:
     columns: list[tuple[str, str]]
     rows: list[dict] = field(default_factory=list)
     totals: dict = field(default_factory=dict)
-
-
-def percentile(values: Sequence[float], pct: float) -> float | None:
-    """The nearest-rank percentile of `values`; None when there are none."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(math.ceil(pct / 100 * len(ordered)), 1)
-    return ordered[rank - 1]
 
 
 def _mean(values: Sequence[float]) -> float | None:

@@ -20,15 +20,10 @@ from cloud.models import Region, SimHost, SimulatedRegion
 from cloud.services import region_sync_hosts
 from pools.models import VM, FeatureClass, SchedulingPolicy, VMPool
 from pools.services import pool_refill, vms_poll_boots
+from portal.stats import percentile
 
 # Throwaway users of a throwaway database.
 PASSWORD = secrets.token_urlsafe(16)
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))
-    return ordered[index]
 
 
 class Command(BaseCommand):
@@ -117,7 +112,7 @@ class Command(BaseCommand):
         def line(label, values):
             return (
                 f"{label:<30} p50 {statistics.median(values):8.3f} s   "
-                f"p95 {percentile(values, 0.95):8.3f} s   max {max(values):8.3f} s"
+                f"p95 {percentile(values, 95):8.3f} s   max {max(values):8.3f} s"
             )
 
         self.stdout.write(
@@ -130,7 +125,7 @@ class Command(BaseCommand):
                     "goal: p95 under 60 s with a ready VM, under 300 s with a boot -> "
                     + (
                         "met"
-                        if percentile(ready_times, 0.95) < 60 and percentile(boot_times, 0.95) < 300
+                        if percentile(ready_times, 95) < 60 and percentile(boot_times, 95) < 300
                         else "MISSED"
                     ),
                 ]

@@ -24,13 +24,9 @@ from monitoring.models import Incident
 from monitoring.recovery import host_recover, incidents_follow
 from pools.models import FeatureClass, SchedulingPolicy, VMPool
 from pools.services import pool_refill, pools_refill_all, vms_poll_boots
+from portal.stats import percentile
 
 PASSWORD = secrets.token_urlsafe(16)
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))]
 
 
 class Command(BaseCommand):
@@ -79,7 +75,7 @@ class Command(BaseCommand):
                     f"job pass every {tick:.1f} s",
                     f"served in the recovery pass: {served_at_once}",
                     f"wait for a new desktop:     p50 {statistics.median(waits):6.1f} s   "
-                    f"p95 {percentile(waits, 0.95):6.1f} s   max {max(waits):6.1f} s",
+                    f"p95 {percentile(waits, 95):6.1f} s   max {max(waits):6.1f} s",
                     f"incident recovered after:   {incident.recovery_seconds:6.1f} s",
                     f"distinct VMs for {len(vm_ids)} users: {len(set(vm_ids))}; "
                     f"still on the failed host: {on_victim}",
