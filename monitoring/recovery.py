@@ -62,7 +62,31 @@ def hosts_recover_failed() -> dict[str, int]:
     due = Host.objects.filter(
         state=HostState.DOWN, failed_at__isnull=True, down_since__lte=cutoff
     ).select_related("region")
-    return {host.name: host_recover(host=host) for host in due}
+    moved = {}
+    for host in due:
+        if _region_mostly_down(host.region_id):
+            continue
+        moved[host.name] = host_recover(host=host)
+    return moved
+
+
+def _region_mostly_down(region_id: int) -> bool:
+    """When most of a region's hosts look down at once, the likelier cause is the
+    cloud's control plane (a message queue or database outage makes every compute
+    service look down), not dead hypervisors: moving every user would do more
+    harm than good. Recovery waits for an operator; the host-down alerts fire."""
+    hosts = Host.objects.filter(region_id=region_id)
+    total = hosts.count()
+    down = hosts.filter(state=HostState.DOWN).count()
+    if total and down / total > settings.HOST_FAILURE_MAX_SHARE:
+        logger.warning(
+            "%s of %s hosts of region %s are down: not recovering them automatically",
+            down,
+            total,
+            region_id,
+        )
+        return True
+    return False
 
 
 def host_recover(*, host: Host) -> int:

@@ -8,6 +8,9 @@ from .env import env
 # A host whose compute service has been down this long is declared failed: it
 # leaves placement and its users are moved (seconds).
 HOST_FAILURE_THRESHOLD = env.int("HOST_FAILURE_THRESHOLD", default=60)
+# More than this share of a region's hosts down at once looks like the cloud's
+# control plane failing, not hosts: recovery then waits for an operator.
+HOST_FAILURE_MAX_SHARE = env.float("HOST_FAILURE_MAX_SHARE", default=0.5)
 
 # The synthetic login probe: a real connect through the thin-client API at
 # PROBE_URL with a probe account and an enrolled probe terminal, every

@@ -268,3 +268,19 @@ def test_two_workers_recovering_at_once_move_each_user_once(settings):
     vms = list(Binding.objects.filter(released_at=None).values_list("vm_id", flat=True))
     assert len(vms) == len(set(vms)) == 12
     assert timezone.now() - Incident.objects.get().opened_at < timedelta(minutes=5)
+
+
+@pytest.mark.django_db
+def test_most_of_a_region_down_at_once_waits_for_an_operator(settings):
+    """A control-plane outage makes every compute service look down: moving
+    everyone would do more harm than the outage."""
+    settings.HOST_FAILURE_THRESHOLD = 0
+    world = World(users=2, spare=2)
+    SimHost.objects.filter(region=world.region).update(state=HostState.DOWN)
+    regions_sync_hosts()
+    assert hosts_recover_failed() == {}
+    assert not Incident.objects.exists()
+    assert VM.objects.filter(state=VMState.IN_USE).count() == 2
+
+    settings.HOST_FAILURE_MAX_SHARE = 1.0
+    assert hosts_recover_failed()[world.victim] == 2
