@@ -48,86 +48,46 @@ POOL_REFILL_INTERVAL = env.int("POOL_REFILL_INTERVAL", default=5)
 HOST_SYNC_INTERVAL = env.int("HOST_SYNC_INTERVAL", default=30)
 
 # Periodic jobs are short and idempotent; expiring a queued copy after one interval
-# keeps a stalled worker from working through a backlog of stale ticks.
+# (or after `expires` seconds) keeps a stalled worker from working through a backlog
+# of stale ticks. The database scheduler reads the expiry as `expire_seconds`.
+
+
+def _every(seconds: float, task: str, *, expires: float | None = None) -> dict:
+    expires = seconds if expires is None else expires
+    return {
+        "task": task,
+        "schedule": timedelta(seconds=seconds),
+        "options": {"expires": expires, "expire_seconds": expires},
+    }
+
+
+DAY = 24 * 3600
 CELERY_BEAT_SCHEDULE = {
-    "pools-poll-boots": {
-        "task": "pools.tasks.vms_poll_boots",
-        "schedule": timedelta(seconds=POOL_REFILL_INTERVAL),
-        "options": {"expires": POOL_REFILL_INTERVAL},
-    },
-    "pools-refill": {
-        "task": "pools.tasks.pools_refill_all",
-        "schedule": timedelta(seconds=POOL_REFILL_INTERVAL),
-        "options": {"expires": POOL_REFILL_INTERVAL},
-    },
-    "allocation-complete-swaps": {
-        "task": "allocation.tasks.swaps_complete_pending",
-        "schedule": timedelta(seconds=POOL_REFILL_INTERVAL),
-        "options": {"expires": POOL_REFILL_INTERVAL},
-    },
-    "pools-delete-expired-quarantine": {
-        "task": "pools.tasks.vms_delete_expired_quarantine",
-        "schedule": timedelta(minutes=10),
-        "options": {"expires": 600},
-    },
-    "allocation-expire-idle-sessions": {
-        "task": "allocation.tasks.sessions_expire_idle",
-        "schedule": timedelta(seconds=60),
-        "options": {"expires": 60},
-    },
-    "pools-reconcile": {
-        "task": "pools.tasks.regions_reconcile",
-        "schedule": timedelta(seconds=RECONCILE_INTERVAL),
-        "options": {"expires": RECONCILE_INTERVAL},
-    },
-    "cloud-sync-hosts": {
-        "task": "cloud.tasks.hosts_sync_all",
-        "schedule": timedelta(seconds=HOST_SYNC_INTERVAL),
-        "options": {"expires": HOST_SYNC_INTERVAL},
-    },
-    "cloud-poll-host-agents": {
-        "task": "cloud.tasks.hosts_poll_agents",
-        "schedule": timedelta(seconds=HOST_AGENT_INTERVAL),
-        "options": {"expires": HOST_AGENT_INTERVAL},
-    },
-    "monitoring-recover-failed-hosts": {
-        "task": "monitoring.tasks.hosts_recover_failed",
-        "schedule": timedelta(seconds=10),
-        "options": {"expires": 10},
-    },
-    "monitoring-follow-incidents": {
-        "task": "monitoring.tasks.incidents_follow",
-        "schedule": timedelta(seconds=POOL_REFILL_INTERVAL),
-        "options": {"expires": POOL_REFILL_INTERVAL},
-    },
-    "monitoring-evaluate-alerts": {
-        "task": "monitoring.tasks.alerts_evaluate",
-        "schedule": timedelta(seconds=ALERT_EVALUATE_INTERVAL),
-        "options": {"expires": ALERT_EVALUATE_INTERVAL},
-    },
-    "maintenance-advance-runs": {
-        "task": "maintenance.tasks.runs_advance",
-        "schedule": timedelta(seconds=MAINTENANCE_ADVANCE_INTERVAL),
-        "options": {"expires": MAINTENANCE_ADVANCE_INTERVAL},
-    },
-    "monitoring-probe-login": {
-        "task": "monitoring.tasks.probe_login",
-        "schedule": timedelta(seconds=PROBE_INTERVAL),
-        "options": {"expires": PROBE_INTERVAL},
-    },
-    "monitoring-prune-probe-results": {
-        "task": "monitoring.tasks.probe_results_prune",
-        "schedule": timedelta(days=1),
-        "options": {"expires": 3600},
-    },
-    "monitoring-prune-connect-records": {
-        "task": "monitoring.tasks.connect_records_prune",
-        "schedule": timedelta(days=1),
-        "options": {"expires": 3600},
-    },
+    "pools-poll-boots": _every(POOL_REFILL_INTERVAL, "pools.tasks.vms_poll_boots"),
+    "pools-refill": _every(POOL_REFILL_INTERVAL, "pools.tasks.pools_refill_all"),
+    "allocation-complete-swaps": _every(
+        POOL_REFILL_INTERVAL, "allocation.tasks.swaps_complete_pending"
+    ),
+    "pools-delete-expired-quarantine": _every(600, "pools.tasks.vms_delete_expired_quarantine"),
+    "allocation-expire-idle-sessions": _every(60, "allocation.tasks.sessions_expire_idle"),
+    "pools-reconcile": _every(RECONCILE_INTERVAL, "pools.tasks.regions_reconcile"),
+    "cloud-sync-hosts": _every(HOST_SYNC_INTERVAL, "cloud.tasks.hosts_sync_all"),
+    "cloud-poll-host-agents": _every(HOST_AGENT_INTERVAL, "cloud.tasks.hosts_poll_agents"),
+    "monitoring-recover-failed-hosts": _every(10, "monitoring.tasks.hosts_recover_failed"),
+    "monitoring-follow-incidents": _every(
+        POOL_REFILL_INTERVAL, "monitoring.tasks.incidents_follow"
+    ),
+    "monitoring-evaluate-alerts": _every(
+        ALERT_EVALUATE_INTERVAL, "monitoring.tasks.alerts_evaluate"
+    ),
+    "maintenance-advance-runs": _every(
+        MAINTENANCE_ADVANCE_INTERVAL, "maintenance.tasks.runs_advance"
+    ),
+    "monitoring-probe-login": _every(PROBE_INTERVAL, "monitoring.tasks.probe_login"),
+    "monitoring-prune-probe-results": _every(
+        DAY, "monitoring.tasks.probe_results_prune", expires=3600
+    ),
+    "monitoring-prune-connect-records": _every(
+        DAY, "monitoring.tasks.connect_records_prune", expires=3600
+    ),
 }
-# The database scheduler knows a periodic task's expiry as `expire_seconds`; the
-# `expires` of each entry is handed over under that name too.
-for _entry in CELERY_BEAT_SCHEDULE.values():
-    if "expires" in _entry.get("options", {}):
-        _entry["options"]["expire_seconds"] = _entry["options"]["expires"]
