@@ -51,10 +51,6 @@ def incident_log(incident: Incident, message: str, **data) -> IncidentEvent:
     return IncidentEvent.objects.create(incident=incident, message=message[:500], data=data)
 
 
-def _notify_dashboard(reason: str) -> None:
-    dashboard_changed(reason)
-
-
 def hosts_recover_failed() -> dict[str, int]:
     """Declare failed every host down longer than the threshold and recover it;
     returns the number of users moved per host."""
@@ -156,7 +152,7 @@ def host_recover(*, host: Host) -> int:
     if pools:
         transaction.on_commit(lambda: pools_refill_soon(sorted(pools)))
     incident_check_recovered(incident=incident)
-    _notify_dashboard("host_failure")
+    dashboard_changed("host_failure")
     return len(bindings)
 
 
@@ -283,7 +279,7 @@ def incidents_follow() -> int:
     for incident in Incident.objects.filter(status=IncidentStatus.OPEN):
         recovered += incident_check_recovered(incident=incident)
     if recovered:
-        _notify_dashboard("incident")
+        dashboard_changed("incident")
     return recovered
 
 
@@ -307,7 +303,7 @@ def host_return_to_service(*, host: Host, actor: str, request_id: str = "") -> N
             note=f"{host.name} returned to service by {actor}.",
             request_id=request_id,
         )
-    _notify_dashboard("host")
+    dashboard_changed("host")
 
 
 def incident_close(*, incident: Incident, actor: str, note: str = "", request_id: str = "") -> bool:
@@ -324,5 +320,5 @@ def incident_close(*, incident: Incident, actor: str, note: str = "", request_id
         after={"status": IncidentStatus.CLOSED, "note": note},
         request_id=request_id,
     )
-    _notify_dashboard("incident")
+    dashboard_changed("incident")
     return True

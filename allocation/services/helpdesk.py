@@ -96,10 +96,9 @@ def swap_try_complete(*, swap: VMSwap) -> bool:
         VMSwap.objects.filter(pk=locked.pk).update(
             new_vm=new_vm, status=VMSwap.Status.DONE, completed_at=timezone.now()
         )
-        if VM.objects.get(pk=old_vm.pk).state != VMState.LOST:
-            vm_quarantine(
-                vm=old_vm, reason=locked.reason, actor=locked.actor, request_id=locked.request_id
-            )
+        vm_quarantine(
+            vm=old_vm, reason=locked.reason, actor=locked.actor, request_id=locked.request_id
+        )
         audit_record(
             action="binding.move",
             obj=binding,

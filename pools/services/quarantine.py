@@ -18,12 +18,17 @@ logger = logging.getLogger(__name__)
 
 
 def vm_quarantine(*, vm: VM, reason: str, actor: str, request_id: str = "") -> None:
-    """Take a VM out of service but keep its server for investigation."""
+    """Take a VM out of service but keep its server for investigation. A VM lost
+    with its host has no server to keep: it stays lost."""
     until = timezone.now() + timedelta(hours=settings.VM_QUARANTINE_HOURS)
     before = vm.state
-    VM.objects.filter(pk=vm.pk).update(
-        state=VMState.QUARANTINED, quarantined_until=until, assigned_at=None
+    quarantined = (
+        VM.objects.filter(pk=vm.pk)
+        .exclude(state=VMState.LOST)
+        .update(state=VMState.QUARANTINED, quarantined_until=until, assigned_at=None)
     )
+    if not quarantined:
+        return
     audit_record(
         action="vm.quarantine",
         obj=vm,

@@ -9,16 +9,15 @@ import secrets
 import statistics
 import time
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from allocation.choices import BindingPolicy, TerminalStatus
-from allocation.models import Allocator, AllocatorPool, Binding, Terminal, VMSwap
-from allocation.services import desktop_connect, desktop_console
+from allocation.benchmarks import bench_pool, bench_users_connect
+from allocation.models import Binding, VMSwap
+from allocation.services import desktop_console
 from allocation.services.helpdesk import swaps_complete_pending, vm_swap
 from cloud.models import Region, SimHost, SimulatedRegion
 from cloud.services import region_sync_hosts
-from pools.models import VM, FeatureClass, SchedulingPolicy, VMPool
+from pools.models import VM, VMPool
 from pools.services import pool_refill, vms_poll_boots
 from portal.stats import percentile
 
@@ -76,30 +75,8 @@ class Command(BaseCommand):
                 vcpus=64, memory_mb=262144,
             )  # fmt: skip
         region_sync_hosts(region=region)
-        SchedulingPolicy.objects.update_or_create(
-            pk=1,
-            defaults={"max_concurrent_boots": 1000, "max_boots_per_minute": 10000,
-                      "host_max_concurrent_boots": 100},
-        )  # fmt: skip
-        feature, _ = FeatureClass.objects.get_or_create(name="agent", defaults={"label": "Agent"})
-        pool = VMPool.objects.create(
-            name="bench", region=region, feature_class=feature, flavor="desk.medium",
-            vcpus=2, memory_mb=4096, image="win10", target_ready=2 * swaps, max_size=10 * swaps,
-            max_concurrent_boots=2 * swaps, pause_after_errors=0,
-        )  # fmt: skip
-        pool_refill(pool_id=pool.pk)
-        vms_poll_boots()
-        allocator = Allocator.objects.create(
-            name="bench", is_default=True, binding_policy=BindingPolicy.USER
-        )
-        AllocatorPool.objects.create(allocator=allocator, pool=pool)
-        Terminal.objects.create(serial="TC-BENCH", status=TerminalStatus.ENROLLED)
-        User = get_user_model()
-        for index in range(swaps):
-            user = User.objects.create(username=f"bench{index}")
-            user.set_password(PASSWORD)
-            user.save()
-            desktop_connect(username=user.username, password=PASSWORD, terminal_serial="TC-BENCH")
+        pool = bench_pool(region=region, name="bench", ready=2 * swaps, max_size=10 * swaps)
+        bench_users_connect(pool=pool, prefix="bench", count=swaps, password=PASSWORD)
         # From now on, boots take the time asked for, under the pool's cap.
         SimulatedRegion.objects.filter(region=region).update(
             boot_seconds_min=boot_seconds, boot_seconds_max=boot_seconds

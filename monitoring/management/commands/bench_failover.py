@@ -10,19 +10,17 @@ import secrets
 import statistics
 import time
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from allocation.choices import BindingPolicy, TerminalStatus
-from allocation.models import Allocator, AllocatorPool, Binding, Terminal, VMSwap
-from allocation.services import desktop_connect
+from allocation.benchmarks import bench_pool, bench_users_connect
+from allocation.models import Binding, VMSwap
 from allocation.services.helpdesk import swaps_complete_pending
 from cloud.choices import HostState
 from cloud.models import Host, Region, SimHost, SimulatedRegion
 from cloud.services import region_sync_hosts
 from monitoring.models import Incident
 from monitoring.recovery import host_recover, incidents_follow
-from pools.models import FeatureClass, SchedulingPolicy, VMPool
+from pools.models import VMPool
 from pools.services import pool_refill, pools_refill_all, vms_poll_boots
 from portal.stats import percentile
 
@@ -103,32 +101,8 @@ class Command(BaseCommand):
                 vcpus=64, memory_mb=262144, state=HostState.DOWN,
             )  # fmt: skip
         region_sync_hosts(region=region)
-        SchedulingPolicy.objects.update_or_create(
-            pk=1,
-            defaults={"max_concurrent_boots": 1000, "max_boots_per_minute": 10000,
-                      "host_max_concurrent_boots": 100},
-        )  # fmt: skip
-        feature, _ = FeatureClass.objects.get_or_create(name="agent", defaults={"label": "Agent"})
-        pool = VMPool.objects.create(
-            name="failover", region=region, feature_class=feature, flavor="desk.medium",
-            vcpus=2, memory_mb=4096, image="win10", target_ready=users, max_size=10 * users,
-            max_concurrent_boots=users, pause_after_errors=0,
-        )  # fmt: skip
-        pool_refill(pool_id=pool.pk)
-        vms_poll_boots()
-        allocator = Allocator.objects.create(
-            name="failover", is_default=True, binding_policy=BindingPolicy.USER
-        )
-        AllocatorPool.objects.create(allocator=allocator, pool=pool)
-        Terminal.objects.create(serial="TC-FAILOVER", status=TerminalStatus.ENROLLED)
-        User = get_user_model()
-        for index in range(users):
-            user = User.objects.create(username=f"failover{index}")
-            user.set_password(PASSWORD)
-            user.save()
-            desktop_connect(
-                username=user.username, password=PASSWORD, terminal_serial="TC-FAILOVER"
-            )
+        pool = bench_pool(region=region, name="failover", ready=users, max_size=10 * users)
+        bench_users_connect(pool=pool, prefix="failover", count=users, password=PASSWORD)
         # The spares come up; the victim takes no more placements meanwhile, so the
         # ready VMs wait on the spares.
         SimHost.objects.filter(region=region).exclude(name="victim").update(state=HostState.UP)
