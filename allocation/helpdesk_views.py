@@ -3,7 +3,6 @@ actions on them, each confirmed with a reason before it runs."""
 
 from django import forms
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import get_user_model
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -23,8 +22,7 @@ from allocation.services.helpdesk import (
 from cloud.drivers import driver_for
 from pools.models import VMPool
 from portal.errors import ServiceError
-
-staff_required = staff_member_required(login_url="login")
+from portal.roles import Role, role_required
 
 ACTIONS = {
     "swap": "Swap for a fresh VM from the same pool (the old one is quarantined)",
@@ -41,7 +39,7 @@ class ActionForm(forms.Form):
     pool = forms.ModelChoiceField(queryset=VMPool.objects.filter(enabled=True), required=False)
 
 
-@staff_required
+@role_required(Role.HELPDESK)
 def search(request):
     query = request.GET.get("q", "").strip()
     results = helpdesk_search(query=query) if query else None
@@ -51,7 +49,7 @@ def search(request):
     return render(request, "allocation/helpdesk_search.html", {"q": query, "results": results})
 
 
-@staff_required
+@role_required(Role.HELPDESK)
 def user_page(request, pk):
     user = get_object_or_404(get_user_model(), pk=pk)
     overview = user_overview(user=user)
@@ -64,7 +62,7 @@ def user_page(request, pk):
     return render(request, "allocation/helpdesk_user.html", context)
 
 
-@staff_required
+@role_required(Role.HELPDESK)
 def action(request, binding_pk, name):
     """GET: the confirmation, with the reason to give. POST: do it."""
     if name not in ACTIONS:
@@ -110,7 +108,7 @@ def _run(name: str, binding: Binding, reason: str, pool, who: dict) -> str:
     return f"{ACTIONS[name].split(' (')[0]}: sent to {binding.vm}."
 
 
-@staff_required
+@role_required(Role.HELPDESK)
 def console(request, binding_pk):
     """The desktop's console for the agent: a remote-viewer file, or the cloud's
     browser console where it has one."""

@@ -3,7 +3,6 @@
 serializers, as the ops API."""
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -16,8 +15,7 @@ from allocation.models import Allocator, Terminal
 from allocation.selectors import allocator_explain, allocator_shadowed_by
 from allocation.services.allocators import allocator_save
 from allocation.services.terminals import terminal_enroll, terminals_import_csv
-
-staff_required = staff_member_required(login_url="login")
+from portal.roles import Role, role_required
 
 
 def flatten_errors(errors) -> list[str]:
@@ -34,14 +32,14 @@ def _audit_context(request) -> dict:
     return {"actor": request.user.get_username(), "request_id": getattr(request, "id", "")}
 
 
-@staff_required
+@role_required(Role.VIEWER, Role.ADMINISTRATOR)
 def allocator_list(request):
     allocators = Allocator.objects.prefetch_related("groups", "sites", "pool_links__pool")
     rows = [(a, allocator_shadowed_by(allocator=a)) for a in allocators]
     return render(request, "allocation/allocator_list.html", {"rows": rows})
 
 
-@staff_required
+@role_required(Role.VIEWER, Role.ADMINISTRATOR)
 def allocator_edit(request, pk=None):
     allocator = get_object_or_404(Allocator, pk=pk) if pk else None
     if request.method == "POST":
@@ -73,7 +71,7 @@ def allocator_edit(request, pk=None):
     return render(request, "allocation/allocator_form.html", {"form": form, "allocator": allocator})
 
 
-@staff_required
+@role_required(Role.VIEWER, Role.OPERATOR)
 def terminal_list(request):
     status = request.GET.get("status", "")
     query = request.GET.get("q", "").strip()
@@ -96,7 +94,7 @@ def terminal_list(request):
     return render(request, "allocation/terminal_list.html", context)
 
 
-@staff_required
+@role_required(Role.OPERATOR)
 @require_POST
 def terminal_enroll_view(request, pk):
     terminal = get_object_or_404(Terminal, pk=pk)
@@ -114,7 +112,7 @@ def terminal_enroll_view(request, pk):
     return redirect("allocation:terminal-list")
 
 
-@staff_required
+@role_required(Role.OPERATOR)
 def terminal_import(request):
     report = None
     form = TerminalImportForm(request.POST or None, request.FILES or None)
@@ -124,7 +122,7 @@ def terminal_import(request):
     return render(request, "allocation/terminal_import.html", {"form": form, "report": report})
 
 
-@staff_required
+@role_required(Role.VIEWER)
 def explain(request):
     """Which allocator serves a user (optionally at a terminal), rule by rule: the
     help desk's answer to "why did I get this desktop"."""

@@ -9,13 +9,13 @@ poll needs no ASGI routing and passes any proxy, and a run moves at the pace of
 VM boots, not milliseconds."""
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from portal.errors import ServiceError
 from portal.models import AuditEvent
+from portal.roles import Role, role_required
 
 from .forms import CredentialForm, TaskForm
 from .models import GuestCredential, MaintenanceRun, MaintenanceTask
@@ -29,21 +29,19 @@ from .services import (
     task_save,
 )
 
-staff_required = staff_member_required(login_url="login")
-
 
 def _who(request) -> dict:
     return {"actor": request.user.get_username(), "request_id": getattr(request, "id", "")}
 
 
-@staff_required
+@role_required(Role.VIEWER, Role.OPERATOR)
 def task_list(request):
     tasks = MaintenanceTask.objects.select_related("pool", "credential", "periodic_task")
     runs = MaintenanceRun.objects.select_related("task")[:20]
     return render(request, "maintenance/task_list.html", {"tasks": tasks, "runs": runs})
 
 
-@staff_required
+@role_required(Role.OPERATOR)
 def task_edit(request, pk=None):
     task = get_object_or_404(MaintenanceTask, pk=pk) if pk else None
     form = TaskForm(request.POST or None, instance=task)
@@ -58,7 +56,7 @@ def task_edit(request, pk=None):
     return render(request, "maintenance/task_form.html", {"form": form, "task": task})
 
 
-@staff_required
+@role_required(Role.VIEWER, Role.OPERATOR)
 def task_detail(request, pk):
     task = get_object_or_404(
         MaintenanceTask.objects.select_related("pool", "credential", "periodic_task"), pk=pk
@@ -75,7 +73,7 @@ def task_detail(request, pk):
     return render(request, "maintenance/task_detail.html", context)
 
 
-@staff_required
+@role_required(Role.OPERATOR)
 @require_POST
 def task_start(request, pk):
     task = get_object_or_404(MaintenanceTask, pk=pk)
@@ -88,7 +86,7 @@ def task_start(request, pk):
     return redirect("maintenance:run-detail", pk=run.pk)
 
 
-@staff_required
+@role_required(Role.VIEWER, Role.OPERATOR)
 def run_detail(request, pk):
     run = get_object_or_404(
         MaintenanceRun.objects.select_related("task", "pool", "rollback_of"), pk=pk
@@ -97,7 +95,7 @@ def run_detail(request, pk):
     return render(request, "maintenance/run_detail.html", context)
 
 
-@staff_required
+@role_required(Role.VIEWER)
 def run_progress_json(request, pk):
     run = get_object_or_404(MaintenanceRun.objects.select_related("pool"), pk=pk)
     return JsonResponse(run_progress(run))
@@ -114,19 +112,19 @@ def _run_command(request, pk, service, done: str):
     return redirect("maintenance:run-detail", pk=result.pk)
 
 
-@staff_required
+@role_required(Role.OPERATOR)
 @require_POST
 def run_cancel_view(request, pk):
     return _run_command(request, pk, run_cancel, "Cancelled: VMs not started are skipped.")
 
 
-@staff_required
+@role_required(Role.OPERATOR)
 @require_POST
 def run_retry_view(request, pk):
     return _run_command(request, pk, run_retry_failed, "The failed VMs go again.")
 
 
-@staff_required
+@role_required(Role.OPERATOR)
 @require_POST
 def run_rollback_view(request, pk):
     return _run_command(
@@ -134,13 +132,13 @@ def run_rollback_view(request, pk):
     )
 
 
-@staff_required
+@role_required(Role.ADMINISTRATOR)
 def credential_list(request):
     credentials = GuestCredential.objects.all()
     return render(request, "maintenance/credential_list.html", {"credentials": credentials})
 
 
-@staff_required
+@role_required(Role.ADMINISTRATOR)
 def credential_edit(request, pk=None):
     credential = get_object_or_404(GuestCredential, pk=pk) if pk else None
     form = CredentialForm(request.POST or None, instance=credential)

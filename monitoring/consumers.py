@@ -14,6 +14,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from portal.roles import Role, has_role
+
 from .events import DASHBOARD_GROUP
 from .selectors import dashboard_snapshot
 
@@ -27,8 +29,8 @@ MAX_REASONS = 10
 
 class DashboardConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated or not user.is_staff:
+        allowed = await database_sync_to_async(has_role)(self.scope.get("user"), Role.VIEWER)
+        if not allowed:
             await self.close(code=4403)
             return
         self._lock = asyncio.Lock()

@@ -3,20 +3,18 @@
 goes through an audited service."""
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from cloud.models import Host, Region
 from portal.models import AuditEvent
+from portal.roles import Role, role_required
 from portal.services import audit_record, model_update
 
 from .forms import HostForm, PoolForm, PoolScheduleForm, RegionForm, SchedulingPolicyForm
 from .models import VM, PoolSchedule, SchedulingPolicy, VMPool
 from .selectors import pool_summaries, pool_target
 from .services import host_clear_failures, pool_resume
-
-staff_required = staff_member_required(login_url="login")
 
 
 def _who(request) -> dict:
@@ -37,7 +35,7 @@ def _save_form(request, form, what: str) -> bool:
     return True
 
 
-@staff_required
+@role_required(Role.VIEWER, Role.OPERATOR)
 def pool_list(request):
     pools = list(pool_summaries().prefetch_related("schedules"))
     for pool in pools:
@@ -45,7 +43,7 @@ def pool_list(request):
     return render(request, "pools/pool_list.html", {"pools": pools})
 
 
-@staff_required
+@role_required(Role.VIEWER, Role.OPERATOR)
 def pool_detail(request, pk):
     pool = get_object_or_404(pool_summaries().prefetch_related("schedules"), pk=pk)
     form = PoolForm(request.POST or None, instance=pool)
@@ -64,7 +62,7 @@ def pool_detail(request, pk):
     return render(request, "pools/pool_detail.html", context)
 
 
-@staff_required
+@role_required(Role.OPERATOR)
 @require_POST
 def pool_resume_view(request, pk):
     pool = get_object_or_404(VMPool, pk=pk)
@@ -73,7 +71,7 @@ def pool_resume_view(request, pk):
     return redirect("pools:pool-detail", pk=pk)
 
 
-@staff_required
+@role_required(Role.OPERATOR)
 @require_POST
 def schedule_add(request, pk):
     pool = get_object_or_404(VMPool, pk=pk)
@@ -93,7 +91,7 @@ def schedule_add(request, pk):
     return redirect("pools:pool-detail", pk=pk)
 
 
-@staff_required
+@role_required(Role.OPERATOR)
 @require_POST
 def schedule_delete(request, pk, schedule_pk):
     schedule = get_object_or_404(PoolSchedule, pk=schedule_pk, pool_id=pk)
@@ -104,7 +102,7 @@ def schedule_delete(request, pk, schedule_pk):
     return redirect("pools:pool-detail", pk=pk)
 
 
-@staff_required
+@role_required(Role.VIEWER, Role.OPERATOR)
 def vm_detail(request, pk):
     vm = get_object_or_404(VM.objects.select_related("pool__region"), pk=pk)
     context = {
@@ -115,7 +113,7 @@ def vm_detail(request, pk):
     return render(request, "pools/vm_detail.html", context)
 
 
-@staff_required
+@role_required(Role.VIEWER, Role.OPERATOR)
 def host_list(request):
     hosts = Host.objects.select_related("region").order_by("region__name", "name")
     return render(
@@ -125,7 +123,7 @@ def host_list(request):
     )
 
 
-@staff_required
+@role_required(Role.VIEWER, Role.OPERATOR)
 def host_edit(request, pk):
     host = get_object_or_404(Host, pk=pk)
     form = HostForm(request.POST or None, instance=host)
@@ -134,7 +132,7 @@ def host_edit(request, pk):
     return render(request, "pools/simple_form.html", {"form": form, "title": f"Host {host.name}"})
 
 
-@staff_required
+@role_required(Role.OPERATOR)
 @require_POST
 def host_clear(request, pk):
     host = get_object_or_404(Host, pk=pk)
@@ -143,7 +141,7 @@ def host_clear(request, pk):
     return redirect("pools:host-list")
 
 
-@staff_required
+@role_required(Role.VIEWER, Role.ADMINISTRATOR)
 def scheduling(request):
     """The scheduling policy and each region's boot cap and placement mode."""
     policy = SchedulingPolicy.current()
@@ -154,7 +152,7 @@ def scheduling(request):
     return render(request, "pools/scheduling.html", {"form": form, "regions": regions})
 
 
-@staff_required
+@role_required(Role.VIEWER, Role.ADMINISTRATOR)
 def region_edit(request, pk):
     region = get_object_or_404(Region, pk=pk)
     form = RegionForm(request.POST or None, instance=region)

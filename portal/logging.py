@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 # The id of the request being served in this context; empty outside a request.
 request_id_var: ContextVar[str] = ContextVar("deskops_request_id", default="")
+# The address the request came from, for the audit trail; None outside a request.
+source_ip_var: ContextVar[str | None] = ContextVar("deskops_source_ip", default=None)
 
 
 def current_request_id() -> str:

@@ -26,3 +26,16 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.object_repr}"
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("portal:audit-detail", args=[self.pk])
+
+    def changes(self) -> list[tuple[str, object, object]]:
+        """(field, before, after) for every field either side names, in order;
+        a side that does not name a field gives None."""
+        before = self.before if isinstance(self.before, dict) else {}
+        after = self.after if isinstance(self.after, dict) else {}
+        names = list(dict.fromkeys([*before, *after]))
+        return [(name, before.get(name), after.get(name)) for name in names]

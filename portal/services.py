@@ -4,6 +4,7 @@ from typing import Any
 
 from django.db import models, transaction
 
+from .logging import request_id_var, source_ip_var
 from .models import AuditEvent
 
 SYSTEM_ACTOR = "system"
@@ -12,25 +13,31 @@ SYSTEM_ACTOR = "system"
 def audit_record(
     *,
     action: str,
-    obj: models.Model,
+    obj: models.Model | None = None,
     actor: str = SYSTEM_ACTOR,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     request_id: str = "",
     source_ip: str | None = None,
+    object_type: str = "",
+    object_repr: str = "",
 ) -> AuditEvent:
     """Append one entry to the audit trail. Call it inside the service's own
-    transaction so the record and the change it describes commit together."""
+    transaction so the record and the change it describes commit together.
+
+    The object is a model instance, or for something that has no row (a failed
+    login under an unknown name) a type and a description. The request id and
+    source address default to those of the request being served, if any."""
     return AuditEvent.objects.create(
         actor=actor,
         action=action,
-        object_type=obj._meta.label_lower,
-        object_id=str(obj.pk),
-        object_repr=str(obj)[:200],
+        object_type=obj._meta.label_lower if obj is not None else object_type,
+        object_id=str(obj.pk) if obj is not None else "",
+        object_repr=(object_repr or str(obj))[:200],
         before=before,
         after=after,
-        request_id=request_id,
-        source_ip=source_ip,
+        request_id=request_id or request_id_var.get(),
+        source_ip=source_ip or source_ip_var.get(),
     )
 
 

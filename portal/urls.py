@@ -3,15 +3,21 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from .auth import StaffLoginView
 
 urlpatterns = [
     path("", include("monitoring.urls")),
     path("", include("allocation.urls")),
     path("", include("pools.urls")),
     path("", include("maintenance.urls")),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("", include("portal.page_urls")),
+    path("login/", StaffLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # The admin signs in through the portal's own login (roles, lockout, audit).
+    path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
     path("admin/", admin.site.urls),
     path("api/thin-client/v1/", include("allocation.api.thin_client.urls")),
     path("api/v1/", include("allocation.api.ops.urls")),

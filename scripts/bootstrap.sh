@@ -10,9 +10,10 @@ flavour="${1:-runtime}"
 python="${PYTHON:-python3}"
 
 system_packages=(libldap2-dev libsasl2-dev slapd ldap-utils gcc)
-# The tests start a throwaway sshd as the guest of the SSH executor.
+# The tests start a throwaway sshd as the guest of the SSH executor, and drive
+# Debian's chromium through Playwright for the browser tests.
 if [ "$flavour" = dev ]; then
-  system_packages+=(openssh-server)
+  system_packages+=(openssh-server chromium)
 fi
 # Debian's own interpreter keeps venv and the C headers in separate packages.
 if [ "$(command -v "$python")" = /usr/bin/python3 ]; then

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 import factory
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
@@ -116,6 +117,13 @@ class UserFactory(factory.django.DjangoModelFactory):
         if create and extracted:
             for name in extracted:
                 self.groups.add(Group.objects.get_or_create(name=name)[0])
+
+    @factory.post_generation
+    def role(self, create, extracted, **kwargs):
+        """`role="operator"` puts the user in the first group granting that role."""
+        if create and extracted:
+            name = settings.PORTAL_ROLE_GROUPS[extracted][0]
+            self.groups.add(Group.objects.get_or_create(name=name)[0])
 
 
 class AllocatorFactory(factory.django.DjangoModelFactory):

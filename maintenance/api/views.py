@@ -8,6 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from portal.errors import ServiceError
+from portal.roles import Role
 
 from ..models import GuestCredential, MaintenanceRun, MaintenanceTask
 from ..services import (
@@ -53,6 +54,7 @@ class GuestCredentialViewSet(
     """How DeskOps logs in to guests. Secrets are write-only: the answer says only
     whether each is set."""
 
+    read_role, write_role = Role.ADMINISTRATOR, Role.ADMINISTRATOR
     serializer_class = GuestCredentialSerializer
     queryset = GuestCredential.objects.order_by("name")
 
@@ -76,6 +78,7 @@ class GuestCredentialViewSet(
 
 
 class MaintenanceTaskViewSet(AuditedMixin, viewsets.ModelViewSet):
+    read_role, write_role = Role.VIEWER, Role.OPERATOR
     """Maintenance tasks: what to do, to which VMs, when, and how carefully."""
 
     serializer_class = MaintenanceTaskSerializer
@@ -117,6 +120,7 @@ class MaintenanceTaskViewSet(AuditedMixin, viewsets.ModelViewSet):
 
 
 class MaintenanceRunViewSet(AuditedMixin, viewsets.ReadOnlyModelViewSet):
+    read_role, write_role = Role.VIEWER, Role.OPERATOR
     """Runs of maintenance tasks, newest first, with their progress."""
 
     serializer_class = MaintenanceRunSerializer

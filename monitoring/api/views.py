@@ -7,6 +7,8 @@ from rest_framework.decorators import action
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
+from portal.roles import Role
+
 from ..alert_selectors import alert_list
 from ..alerts import alert_acknowledge, alert_close
 from ..choices import AlertKind, AlertSeverity, AlertStatus, IncidentStatus
@@ -33,6 +35,7 @@ def _choices(choices) -> str:
 
 
 class AlertViewSet(viewsets.ReadOnlyModelViewSet):
+    read_role, write_role = Role.VIEWER, Role.OPERATOR
     """Alerts, newest first."""
 
     serializer_class = AlertSerializer
@@ -87,6 +90,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
+    read_role, write_role = Role.VIEWER, Role.OPERATOR
     """Incidents (host failures and their recovery), newest first; one incident
     carries its timeline and the users it moved."""
 

@@ -3,7 +3,6 @@ one alert with its history, and the operators' Acknowledge and Close buttons."""
 
 from django import forms
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -12,13 +11,12 @@ from django.views.decorators.http import require_POST
 
 from portal.errors import ServiceError
 from portal.models import AuditEvent
+from portal.roles import Role, role_required
 
 from ..alert_selectors import UNCLOSED_STATUSES, alert_list
 from ..alerts import alert_acknowledge, alert_close
 from ..choices import AlertKind, AlertSeverity, AlertStatus
 from ..models import Alert
-
-staff_required = staff_member_required(login_url="login")
 
 PER_PAGE = 50
 ANY_STATUS = "any"
@@ -64,7 +62,7 @@ def _back(request) -> str:
     return reverse("monitoring:alert-list")
 
 
-@staff_required
+@role_required(Role.VIEWER, Role.OPERATOR)
 def alert_list_page(request):
     form = AlertFilterForm(request.GET)
     page = Paginator(alert_list(**form.selection()), PER_PAGE).get_page(request.GET.get("page"))
@@ -75,7 +73,7 @@ def alert_list_page(request):
     )
 
 
-@staff_required
+@role_required(Role.VIEWER, Role.OPERATOR)
 def alert_detail_page(request, pk):
     alert = get_object_or_404(Alert.objects.select_related("incident"), pk=pk)
     events = AuditEvent.objects.filter(object_type="monitoring.alert", object_id=str(alert.pk))
@@ -97,13 +95,13 @@ def _act(request, pk, service, done: str):
     return redirect(_back(request))
 
 
-@staff_required
+@role_required(Role.OPERATOR)
 @require_POST
 def alert_acknowledge_view(request, pk):
     return _act(request, pk, alert_acknowledge, "Acknowledged")
 
 
-@staff_required
+@role_required(Role.OPERATOR)
 @require_POST
 def alert_close_view(request, pk):
     return _act(request, pk, alert_close, "Closed")

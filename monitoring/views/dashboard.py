@@ -3,17 +3,18 @@ figures without the websocket) and the same snapshot as JSON, which the page pol
 when its websocket cannot connect (a proxy that does not pass websockets)."""
 
 from django.conf import settings
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from portal.roles import Role, has_role, role_required
+
 from ..selectors import dashboard_snapshot
 
 
 @require_GET
-@staff_member_required(login_url="login")
+@role_required(Role.VIEWER)
 def dashboard(request):
     return render(
         request,
@@ -30,7 +31,7 @@ def dashboard(request):
 def dashboard_data(request):
     """The dashboard's snapshot; staff only, and a 403 in JSON rather than a login
     redirect, since only scripts read it."""
-    if not (request.user.is_authenticated and request.user.is_staff):
+    if not has_role(request.user, Role.VIEWER):
         return JsonResponse(
             {"error": "permission_denied", "detail": "Staff login required."}, status=403
         )

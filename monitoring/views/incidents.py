@@ -3,7 +3,6 @@ service, and the fault-injection page of the simulated cloud."""
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -11,6 +10,7 @@ from django.views.decorators.http import require_POST
 from cloud.choices import DriverKind, HostState
 from cloud.models import Host, Region, SimHost
 from cloud.services import sim_host_set_state, sim_server_drop_address
+from portal.roles import Role, role_required
 from portal.services import model_update
 
 from ..choices import IncidentStatus
@@ -18,14 +18,12 @@ from ..forms import SimulationForm
 from ..models import Incident
 from ..recovery import host_return_to_service, incident_close
 
-staff_required = staff_member_required(login_url="login")
-
 
 def _who(request) -> dict:
     return {"actor": request.user.get_username(), "request_id": getattr(request, "id", "")}
 
 
-@staff_required
+@role_required(Role.VIEWER, Role.OPERATOR)
 def incident_list(request):
     status = request.GET.get("status", "")
     incidents = Incident.objects.select_related("host", "region")
@@ -39,7 +37,7 @@ def incident_list(request):
     )
 
 
-@staff_required
+@role_required(Role.VIEWER, Role.OPERATOR)
 def incident_detail(request, pk):
     incident = get_object_or_404(Incident.objects.select_related("host", "region"), pk=pk)
     swaps = incident.swaps.select_related(
@@ -57,7 +55,7 @@ def incident_detail(request, pk):
     )
 
 
-@staff_required
+@role_required(Role.OPERATOR)
 @require_POST
 def incident_close_view(request, pk):
     incident = get_object_or_404(Incident, pk=pk)
@@ -69,7 +67,7 @@ def incident_close_view(request, pk):
     return redirect("monitoring:incident-detail", pk=incident.pk)
 
 
-@staff_required
+@role_required(Role.OPERATOR)
 @require_POST
 def host_return(request, pk):
     host = get_object_or_404(Host, pk=pk)
@@ -81,7 +79,7 @@ def host_return(request, pk):
     return redirect(request.POST.get("next") or "pools:host-list")
 
 
-@staff_required
+@role_required(Role.OPERATOR)
 def faults(request):
     """Fault injection on the simulated regions: fail a host, slow or break the API,
     fail a share of boots — to see DeskOps react, live."""
@@ -121,7 +119,7 @@ def faults(request):
     )
 
 
-@staff_required
+@role_required(Role.OPERATOR)
 @require_POST
 def fault_host(request, pk):
     sim_host = get_object_or_404(SimHost, pk=pk)
@@ -141,7 +139,7 @@ def fault_host(request, pk):
     return redirect("monitoring:faults")
 
 
-@staff_required
+@role_required(Role.OPERATOR)
 @require_POST
 def fault_drop_address(request, pk):
     region = get_object_or_404(Region, pk=pk, driver=DriverKind.SIMULATED)

@@ -6,15 +6,14 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from portal.roles import Role, role_required
+
 from ..probe import probe_enabled, probe_login
 from ..probe_selectors import probe_points, probe_results_recent, probe_summary
-
-staff_required = staff_member_required(login_url="login")
 
 HOURS = 24
 RECENT = 50
@@ -98,7 +97,7 @@ def latency_chart(points: list[dict], *, hours: int, now=None) -> dict:
     }
 
 
-@staff_required
+@role_required(Role.VIEWER, Role.OPERATOR)
 def probe_page(request):
     points = probe_points(HOURS)
     context = {
@@ -113,7 +112,7 @@ def probe_page(request):
     return render(request, "monitoring/probe.html", context)
 
 
-@staff_required
+@role_required(Role.OPERATOR)
 @require_POST
 def probe_run(request):
     """Run the probe now, in this request, and tell the operator how it went."""

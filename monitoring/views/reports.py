@@ -6,16 +6,15 @@ from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.conf import settings
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from ..reports import HOURLY_UP_TO, REPORTS, Report
+from portal.roles import Role, role_required
 
-staff_required = staff_member_required(login_url="login")
+from ..reports import HOURLY_UP_TO, REPORTS, Report
 
 MAX_RANGE_DAYS = 366
 # Dates outside these cannot be turned into moments in every time zone, and no
@@ -154,7 +153,7 @@ def _form_context(form) -> dict:
     }
 
 
-@staff_required
+@role_required(Role.VIEWER)
 @require_GET
 def reports_page(request):
     form = ReportRangeForm(request.GET)
@@ -205,7 +204,7 @@ def _csv_value(value) -> str:
     return text
 
 
-@staff_required
+@role_required(Role.VIEWER)
 @require_GET
 def report_csv(request, name: str):
     select = REPORTS.get(name)

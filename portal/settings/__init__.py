@@ -2,6 +2,7 @@
 module per integration (Celery, Channels, LDAP, cloud). Every variable is listed
 in the README's configuration table."""
 
+from .access import *  # noqa: F403
 from .base import *  # noqa: F403
 from .celery import *  # noqa: F403
 from .channels import *  # noqa: F403

@@ -23,6 +23,8 @@ _GROUP_TYPES = (_GROUP_OF_NAMES, _MEMBER_OF)
 
 _LDAP_BACKEND = "django_auth_ldap.backend.LDAPBackend"
 _MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+# Authenticates no one; gives administrators every model permission (portal/roles.py).
+_ROLE_BACKEND = "portal.roles.RoleBackend"
 
 
 def _connection_options(*, timeout: float, ca_cert_file: str) -> dict:
@@ -98,7 +100,7 @@ def directory_settings(
     # asked for by name (Active Directory returns it either way).
     user_attrs = ["*", "memberOf"] if group_type == _MEMBER_OF else None
     return {
-        "AUTHENTICATION_BACKENDS": [_LDAP_BACKEND, _MODEL_BACKEND],
+        "AUTHENTICATION_BACKENDS": [_LDAP_BACKEND, _MODEL_BACKEND, _ROLE_BACKEND],
         "AUTH_LDAP_SERVER_URI": server_uri,
         "AUTH_LDAP_BIND_DN": bind_dn,
         "AUTH_LDAP_BIND_PASSWORD": bind_password,
@@ -123,7 +125,7 @@ def directory_settings(
 
 AUTH_LDAP_SERVER_URI = env.str("AUTH_LDAP_SERVER_URI", default="")
 
-AUTHENTICATION_BACKENDS = [_MODEL_BACKEND]
+AUTHENTICATION_BACKENDS = [_MODEL_BACKEND, _ROLE_BACKEND]
 
 if AUTH_LDAP_SERVER_URI:
     # Each name the builder returns becomes a setting of this module.

@@ -23,7 +23,7 @@ API = "/api/thin-client/v1"
 
 @pytest.fixture
 def agent(client):
-    client.force_login(UserFactory(username="helpdesk-ann", is_staff=True))
+    client.force_login(UserFactory(username="helpdesk-ann", role="helpdesk"))
     return client
 
 
@@ -205,11 +205,12 @@ def test_quarantine_ends_with_the_server_deleted(connected, settings):
     assert not SimServer.objects.filter(pk=old.server_id).exists()
 
 
-def test_helpdesk_pages_need_staff(client, connected):
+def test_helpdesk_pages_need_the_helpdesk_role(client, connected):
     desk, _ = connected
-    client.force_login(UserFactory())
-    assert client.get("/helpdesk/").status_code == 302
-    assert client.get(f"/helpdesk/users/{desk.user.pk}/").status_code == 302
+    assert client.get("/helpdesk/").status_code == 302  # to the login page
+    client.force_login(UserFactory(role="viewer"))
+    assert client.get("/helpdesk/").status_code == 403
+    assert client.get(f"/helpdesk/users/{desk.user.pk}/").status_code == 403
 
 
 def test_the_swap_benchmark_takes_percentiles_by_rank():

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def staff():
-    return UserFactory(username="operator", is_staff=True)
+    return UserFactory(username="operator", role="administrator")
 
 
 @pytest.fixture
@@ -208,7 +208,7 @@ def basic(username: str, password: str) -> str:
 
 
 def test_scripts_use_http_basic_auth(pools):
-    UserFactory(username="script", password="s3cret-pass", is_staff=True)
+    UserFactory(username="script", password="s3cret-pass", role="administrator")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=basic("script", "s3cret-pass"))
     assert client.get("/api/v1/allocators/").status_code == 200

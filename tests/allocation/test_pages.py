@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def staff_client(client):
-    client.force_login(UserFactory(username="operator", is_staff=True))
+    client.force_login(UserFactory(username="operator", role="administrator"))
     return client
 
 
@@ -39,7 +39,7 @@ def form(**overrides):
 def test_pages_need_staff(client):
     client.force_login(UserFactory())
     for url in ["/allocators/", "/allocators/new/", "/terminals/", "/terminals/import/"]:
-        assert client.get(url).status_code == 302, url
+        assert client.get(url).status_code == 403, url
 
 
 def test_create_an_allocator_from_the_page(staff_client):

@@ -32,7 +32,7 @@ def _instant_guests(settings):
 
 @pytest.fixture
 def staff(db):
-    return UserFactory(username="operator", is_staff=True)
+    return UserFactory(username="operator", role="administrator")
 
 
 @pytest.fixture

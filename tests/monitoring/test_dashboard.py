@@ -12,7 +12,7 @@ from tests.factories import UserFactory, VMPoolFactory, fill_pool
 
 @pytest.fixture
 def staff(db):
-    return UserFactory(is_staff=True)
+    return UserFactory(role="viewer")
 
 
 @pytest.mark.django_db
@@ -20,7 +20,7 @@ def test_the_dashboard_needs_a_staff_login(client):
     response = client.get("/")
     assert response.status_code == 302 and response["Location"].startswith("/login/")
     client.force_login(UserFactory())  # a thin-client user, not staff
-    assert client.get("/").status_code == 302
+    assert client.get("/").status_code == 403
 
 
 @pytest.mark.django_db

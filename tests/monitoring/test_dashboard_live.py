@@ -53,7 +53,7 @@ REDIS_DB = 13
 
 @pytest.fixture
 def staff(db):
-    return UserFactory(is_staff=True)
+    return UserFactory(role="viewer")
 
 
 @pytest.fixture

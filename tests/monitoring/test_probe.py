@@ -353,7 +353,7 @@ def test_the_chart_breaks_its_line_over_a_pause_and_marks_failures(settings):
 
 @pytest.fixture
 def staff(db):
-    return UserFactory(is_staff=True)
+    return UserFactory(role="operator")
 
 
 def test_the_page_shows_the_summary_chart_and_results(storm_server, probe_settings, client, staff):
@@ -413,8 +413,8 @@ def test_the_page_and_run_now_are_for_staff_only(client, probe_settings):
     assert client.get("/probe/")["Location"].startswith("/login/")
     client.force_login(UserFactory())  # a thin-client user, not staff
 
-    assert client.get("/probe/").status_code == 302
-    assert client.post("/probe/run").status_code == 302
+    assert client.get("/probe/").status_code == 403
+    assert client.post("/probe/run").status_code == 403
     assert not ProbeResult.objects.exists()
 
 

@@ -51,7 +51,7 @@ def _utc(settings):
 
 @pytest.fixture
 def staff(db):
-    return UserFactory(is_staff=True)
+    return UserFactory(role="viewer")
 
 
 def stamp(obj, **fields):
@@ -424,8 +424,8 @@ def test_reports_are_for_staff_only(client):
         response = client.get(url)
         assert response.status_code == 302 and response["Location"].startswith("/login/")
     client.force_login(UserFactory())  # a thin-client user
-    assert client.get("/reports/").status_code == 302
-    assert client.get("/reports/allocations.csv").status_code == 302
+    assert client.get("/reports/").status_code == 403
+    assert client.get("/reports/allocations.csv").status_code == 403
 
 
 def test_the_page_defaults_to_the_last_seven_days(client, staff):

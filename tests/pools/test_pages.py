@@ -15,14 +15,14 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def staff_client(client):
-    client.force_login(UserFactory(username="operator", is_staff=True))
+    client.force_login(UserFactory(username="operator", role="administrator"))
     return client
 
 
 def test_pages_need_staff(client, pool):
     client.force_login(UserFactory())
     for url in ["/pools/", f"/pools/{pool.pk}/", "/hosts/", "/scheduling/"]:
-        assert client.get(url).status_code == 302, url
+        assert client.get(url).status_code == 403, url
 
 
 def test_edit_a_pools_caps_and_target(staff_client, pool):

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_the_openapi_schema_builds_and_documents_connect(client):
-    client.force_login(UserFactory(is_staff=True))
+    client.force_login(UserFactory(role="viewer"))
     response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     schema = response.json()

@@ -14,6 +14,7 @@ from allocation.selectors import allocator_explain
 from allocation.services.allocators import allocator_delete, allocator_save
 from allocation.services.terminals import terminal_enroll, terminal_save, terminals_import_csv
 from portal.errors import ServiceError
+from portal.roles import Role
 
 from .serializers import (
     AllocatorSerializer,
@@ -43,6 +44,7 @@ class AllocatorInUse(ServiceError):
 
 
 class AllocatorViewSet(AuditedViewSetMixin, viewsets.ModelViewSet):
+    read_role, write_role = Role.VIEWER, Role.ADMINISTRATOR
     """Allocator rules, in the order they are tried."""
 
     serializer_class = AllocatorSerializer
@@ -82,6 +84,7 @@ class TerminalViewSet(
     """The terminal registry. Terminals are disabled rather than deleted, so their
     history stays."""
 
+    read_role, write_role = Role.VIEWER, Role.OPERATOR
     serializer_class = TerminalSerializer
     queryset = Terminal.objects.select_related("site").order_by("serial")
 
@@ -160,6 +163,8 @@ def explanation_data(explanation, *, user, terminal) -> dict:
 
 
 class ExplainView(APIView):
+    read_role = Role.VIEWER
+
     @extend_schema(
         parameters=[
             OpenApiParameter("user", str, required=True),
