@@ -13,6 +13,8 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.dispatch import receiver
 
+from allocation.directory import DirectoryUnavailable, directory_authenticate
+
 from .lockout import failure_record, failures_clear, failures_exceeded
 from .roles import user_role
 from .services import audit_record
@@ -32,36 +34,47 @@ class StaffLoginForm(AuthenticationForm):
             "Try again in %(minutes)d minutes."
         ),
         "no_role": "This account has no role on the portal. Ask an administrator for access.",
+        "directory_down": (
+            "The directory is not answering, so directory accounts cannot log in right "
+            "now. The local break-glass administrator still can."
+        ),
     }
 
     def clean(self):
-        username = (self.cleaned_data.get("username") or "").casefold()
+        username = self.cleaned_data.get("username") or ""
+        password = self.cleaned_data.get("password")
+        key = username.casefold()
         limits = [
-            ("user", username, settings.STAFF_LOGIN_FAILURES_PER_USER),
+            ("user", key, settings.STAFF_LOGIN_FAILURES_PER_USER),
             ("address", _source(self.request), settings.STAFF_LOGIN_FAILURES_PER_ADDRESS),
         ]
         if failures_exceeded(_NAMESPACE, limits):
-            audit_record(
-                action="login.locked", object_type="auth.user", object_repr=username or "?"
-            )
+            audit_record(action="login.locked", object_type="auth.user", object_repr=key or "?")
             raise forms.ValidationError(
                 self.error_messages["locked"],
                 code="locked",
                 params={"minutes": max(1, settings.STAFF_LOGIN_LOCKOUT // 60)},
             )
+        if not username or not password:
+            return self.cleaned_data
         try:
-            return super().clean()
-        except forms.ValidationError as error:
-            if error.code == "invalid_login":
-                failure_record(
-                    _NAMESPACE,
-                    [("user", username), ("address", _source(self.request))],
-                    window=settings.STAFF_LOGIN_LOCKOUT,
-                )
-                audit_record(
-                    action="login.failed", object_type="auth.user", object_repr=username or "?"
-                )
-            raise
+            self.user_cache = directory_authenticate(
+                self.request, username=username, password=password
+            )
+        except DirectoryUnavailable:
+            raise forms.ValidationError(
+                self.error_messages["directory_down"], code="directory_down"
+            ) from None
+        if self.user_cache is None:
+            failure_record(
+                _NAMESPACE,
+                [("user", key), ("address", _source(self.request))],
+                window=settings.STAFF_LOGIN_LOCKOUT,
+            )
+            audit_record(action="login.failed", object_type="auth.user", object_repr=key)
+            raise self.get_invalid_login_error()
+        self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
 
     def confirm_login_allowed(self, user):
         super().confirm_login_allowed(user)

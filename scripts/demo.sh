@@ -27,7 +27,8 @@ python manage.py seed_demo --prewarm
 cat <<INFO
 
   DeskOps is starting at  http://$DESKOPS_BIND:$DESKOPS_PORT/
-  Staff login:            admin / deskops-admin
+  Staff login:            admin / deskops-admin (administrator); olga (operator), hugo (help desk),
+                          vera (viewer), password deskops-demo
   Demo users (thin client): alice, bob, carol, dave (agents), erin, frank (VIP agents),
                           grace, heidi (supervisors); password deskops-demo
   Demo terminals:         TC-SH-001 … TC-SH-005 (Shanghai), TC-HF-001 … TC-HF-005 (Hefei)

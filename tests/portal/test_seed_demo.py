@@ -51,3 +51,22 @@ def test_demo_users_land_in_their_allocators_pools():
     assert pool_of("grace", "TC-SH-003") == "supervisors-west"
     assert pool_of("bob", "TC-HF-001") == "agents-west"  # Hefei seat rule
     assert pool_of("carol", "TC-SH-004") == "agents-east"  # default
+
+
+def test_the_demo_has_one_staff_login_per_role():
+    from django.contrib.auth import get_user_model
+
+    from portal.roles import Role, user_role
+
+    call_command("seed_demo")
+    users = get_user_model().objects
+    roles = {
+        name: user_role(users.get(username=name)) for name in ("admin", "olga", "hugo", "vera")
+    }
+    assert roles == {
+        "admin": Role.ADMINISTRATOR,
+        "olga": Role.OPERATOR,
+        "hugo": Role.HELPDESK,
+        "vera": Role.VIEWER,
+    }
+    assert user_role(users.get(username="alice")) is None  # thin-client users stay out

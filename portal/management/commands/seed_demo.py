@@ -2,6 +2,7 @@
 allocators, demo users and enrolled terminals. Safe to run again: it creates what
 is missing and leaves the rest alone."""
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
@@ -47,6 +48,13 @@ USERS = [
     ("frank", "vip-agents"),
     ("grace", "supervisors"),
     ("heidi", "supervisors"),
+]
+# The portal's staff, one per role (portal/roles.py), in the default role groups.
+STAFF = [
+    # username, role
+    ("vera", "viewer"),
+    ("hugo", "helpdesk"),
+    ("olga", "operator"),
 ]
 ALLOCATORS = [
     # name, priority, groups, sites, binding, pools in order, default
@@ -168,6 +176,14 @@ class Command(BaseCommand):
                 user.set_password(DEMO_PASSWORD)
                 user.save()
             user.groups.add(groups[group])
+
+        for username, role in STAFF:
+            group, _ = Group.objects.get_or_create(name=settings.PORTAL_ROLE_GROUPS[role][0])
+            user, created = User.objects.get_or_create(username=username)
+            if created:
+                user.set_password(DEMO_PASSWORD)
+                user.save()
+            user.groups.add(group)
 
         admin, created = User.objects.get_or_create(
             username="admin", defaults={"is_staff": True, "is_superuser": True}
