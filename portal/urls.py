@@ -23,6 +23,8 @@ urlpatterns = [
     path("api/v1/", include("allocation.api.ops.urls")),
     path("api/v1/", include("maintenance.api.urls")),
     path("api/v1/", include("monitoring.api.urls")),
+    path("api/v1/", include("pools.api.urls")),
+    path("api/v1/", include("portal.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

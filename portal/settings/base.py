@@ -182,6 +182,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models share field names with different choices; name each enum.
+    "ENUM_NAME_OVERRIDES": {
+        "BindingPolicyEnum": "allocation.choices.BindingPolicy",
+        "HostStateEnum": "cloud.choices.HostState",
+        "IncidentKindEnum": "monitoring.choices.IncidentKind",
+        "IncidentStatusEnum": "monitoring.choices.IncidentStatus",
+        "VMStateEnum": "pools.choices.VMState",
+    },
 }
 
 # The thin-client contract: how long a thin client waits before asking again when
