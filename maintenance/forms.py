@@ -125,6 +125,14 @@ class TaskForm(forms.ModelForm):
         }
 
 
+class SecretTextarea(forms.Textarea):
+    """A text area that never renders a value: what was typed into it is not
+    echoed back when the form comes back with an error."""
+
+    def format_value(self, value):
+        return None
+
+
 class CredentialForm(forms.ModelForm):
     """Secrets are typed in and never shown: empty keeps the stored one."""
 
@@ -137,7 +145,7 @@ class CredentialForm(forms.ModelForm):
     clear_password = forms.BooleanField(required=False, label="Remove the stored password")
     private_key = forms.CharField(
         required=False,
-        widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off"}),
+        widget=SecretTextarea(attrs={"rows": 4, "autocomplete": "off"}),
         label="Private key (SSH)",
         help_text="PEM or OpenSSH format. Leave empty to keep the stored key.",
     )

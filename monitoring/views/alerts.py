@@ -3,48 +3,100 @@ one alert with its history, and the operators' Acknowledge and Close buttons."""
 
 from django import forms
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from portal.errors import ServiceError
-from portal.models import AuditEvent
+from portal.listing import Column, Filter, Header, Listing, listing_response, yes_no_filter
 from portal.roles import Role, role_required
 
-from ..alert_selectors import UNCLOSED_STATUSES, alert_list
+from ..alert_selectors import UNCLOSED_STATUSES
 from ..alerts import alert_acknowledge, alert_close
 from ..choices import AlertKind, AlertSeverity, AlertStatus
 from ..models import Alert
 
-PER_PAGE = 50
 ANY_STATUS = "any"
 
 
-class AlertFilterForm(forms.Form):
-    status = forms.ChoiceField(
-        choices=[("", "Not closed"), (ANY_STATUS, "Any"), *AlertStatus.choices], required=False
-    )
-    kind = forms.ChoiceField(choices=[("", "Any"), *AlertKind.choices], required=False)
-    severity = forms.ChoiceField(choices=[("", "Any"), *AlertSeverity.choices], required=False)
+class AlertStatusFilter(Filter):
+    """The status filter, where no choice means "not closed" (what still needs
+    someone) and "any" lets every alert through."""
 
-    def selection(self) -> dict:
-        """The selector's arguments; a value the form refused filters nothing (the
-        form shows why)."""
-        data = self.cleaned_data if self.is_valid() else {}
-        status = data.get("status", "")
-        if status == ANY_STATUS:
-            statuses = []
-        elif status:
-            statuses = [status]
-        else:
-            statuses = list(UNCLOSED_STATUSES)
-        return {
-            "statuses": statuses,
-            "kinds": [data["kind"]] if data.get("kind") else [],
-            "severities": [data["severity"]] if data.get("severity") else [],
-        }
+    def form_field(self) -> forms.Field:
+        return forms.ChoiceField(
+            label=self.label,
+            required=False,
+            choices=[("", "not closed"), (ANY_STATUS, "any"), *AlertStatus.choices],
+        )
+
+    def filter(self, queryset, value: str):
+        return queryset if value == ANY_STATUS else queryset.filter(status=value)
+
+
+def _condition(alert: Alert) -> str:
+    return "cleared" if alert.cleared_at else "firing"
+
+
+def _notified(alert: Alert):
+    if alert.notified_at:
+        return alert.notified_at
+    return f"failed: {alert.notify_error}" if alert.notify_error else "not yet"
+
+
+def _handled_by(alert: Alert) -> str:
+    if alert.status == AlertStatus.ACKNOWLEDGED:
+        return alert.acknowledged_by
+    if alert.status == AlertStatus.CLOSED:
+        return alert.closed_by
+    return ""
+
+
+class AlertListing(Listing):
+    title = "Alerts"
+    noun = "alerts"
+    columns = [
+        Column("opened_at", "Opened"),
+        Column("severity", "Severity"),
+        Column("kind", "Kind"),
+        Column("message", "Alert", url=lambda a: reverse("monitoring:alert-detail", args=[a.pk])),
+        Column("condition", "Condition", sort="cleared_at", value=_condition),
+        Column("last_seen_at", "Last seen"),
+        Column("status", "Status"),
+        Column("handled_by", "By", sort=None, value=_handled_by),
+        Column("notified", "Notified", sort="notified_at", value=_notified),
+        Column(
+            "incident.title",
+            "Incident",
+            sort=None,
+            url=lambda a: (
+                reverse("monitoring:incident-detail", args=[a.incident_id]) if a.incident_id else ""
+            ),
+        ),
+    ]
+    filters = [
+        AlertStatusFilter("status", "Status", ()),
+        Filter("kind", "Kind", AlertKind.choices),
+        Filter("severity", "Severity", AlertSeverity.choices),
+        yes_no_filter("firing", "Firing", "cleared_at__isnull"),
+    ]
+    search_fields = ["message", "key"]
+    search_placeholder = "Message or subject"
+    default_sort = "-opened_at"
+    time_field = "opened_at"
+    row_template = "monitoring/alert_row.html"
+    csv_filename = "alerts"
+
+    def get_queryset(self):
+        alerts = Alert.objects.select_related("incident")
+        if not self.values.get("status"):
+            alerts = alerts.filter(status__in=UNCLOSED_STATUSES)
+        return alerts
+
+    def headers(self) -> list[Header]:
+        # The Acknowledge / Close buttons' column, on the page only (not in the CSV).
+        return [*super().headers(), Header("")]
 
 
 def _who(request) -> dict:
@@ -64,23 +116,21 @@ def _back(request) -> str:
 
 @role_required(Role.VIEWER, Role.OPERATOR)
 def alert_list_page(request):
-    form = AlertFilterForm(request.GET)
-    page = Paginator(alert_list(**form.selection()), PER_PAGE).get_page(request.GET.get("page"))
-    return render(
+    return listing_response(
         request,
-        "monitoring/alert_list.html",
-        {"form": form, "page": page, "alerts": page.object_list, "here": request.get_full_path()},
+        AlertListing,
+        template="monitoring/alert_list.html",
+        extra={"here": request.get_full_path()},
     )
 
 
 @role_required(Role.VIEWER, Role.OPERATOR)
 def alert_detail_page(request, pk):
     alert = get_object_or_404(Alert.objects.select_related("incident"), pk=pk)
-    events = AuditEvent.objects.filter(object_type="monitoring.alert", object_id=str(alert.pk))
     return render(
         request,
         "monitoring/alert_detail.html",
-        {"alert": alert, "events": events[:20], "here": request.get_full_path()},
+        {"alert": alert, "here": request.get_full_path()},
     )
 
 

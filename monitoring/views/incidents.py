@@ -3,17 +3,18 @@ service, and the fault-injection page of the simulated cloud."""
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from cloud.choices import DriverKind, HostState
 from cloud.models import Host, Region, SimHost
 from cloud.services import sim_host_set_state, sim_server_drop_address
+from portal.listing import Column, Filter, Listing, listing_response
 from portal.roles import Role, role_required
 from portal.services import model_update
 
-from ..choices import IncidentStatus
+from ..choices import IncidentKind, IncidentStatus
 from ..forms import SimulationForm
 from ..models import Incident
 from ..recovery import host_return_to_service, incident_close
@@ -23,18 +24,68 @@ def _who(request) -> dict:
     return {"actor": request.user.get_username(), "request_id": getattr(request, "id", "")}
 
 
+def _region_choices():
+    return Region.objects.order_by("name").values_list("pk", "name")
+
+
+def _host_choices():
+    """The hosts that have had an incident (not every host of the cloud)."""
+    hosts = (
+        Host.objects.filter(incidents__isnull=False)
+        .order_by("region__name", "name")
+        .values_list("pk", "region__name", "name")
+        .distinct()
+    )
+    return [(pk, f"{region} / {name}") for pk, region, name in hosts]
+
+
+def _recovered_in(incident: Incident):
+    seconds = incident.recovery_seconds
+    return None if seconds is None else round(seconds)
+
+
+class IncidentListing(Listing):
+    title = "Incidents"
+    noun = "incidents"
+    columns = [
+        Column("opened_at", "Opened"),
+        Column(
+            "title", "Incident", url=lambda i: reverse("monitoring:incident-detail", args=[i.pk])
+        ),
+        Column("kind", "Kind"),
+        Column("status", "Status"),
+        Column("region.name", "Region"),
+        Column(
+            "host.name",
+            "Host",
+            url=lambda i: reverse("pools:host-edit", args=[i.host_id]) if i.host_id else "",
+        ),
+        Column("vms_affected", "VMs"),
+        Column("users_affected", "Users"),
+        Column("recovered_in", "Recovered in (s)", sort=None, value=_recovered_in),
+        Column("closed_at", "Closed"),
+        Column("closed_by", "Closed by"),
+    ]
+    filters = [
+        Filter("status", "Status", IncidentStatus.choices),
+        Filter("kind", "Kind", IncidentKind.choices),
+        Filter("region", "Region", _region_choices, lookup="region_id"),
+        Filter("host", "Host", _host_choices, lookup="host_id"),
+    ]
+    search_fields = ["title", "host__name", "closed_by"]
+    search_placeholder = "Title, host or who closed it"
+    default_sort = "-opened_at"
+    time_field = "opened_at"
+    row_template = "monitoring/incident_row.html"
+    csv_filename = "incidents"
+
+    def get_queryset(self):
+        return Incident.objects.select_related("host", "region")
+
+
 @role_required(Role.VIEWER, Role.OPERATOR)
 def incident_list(request):
-    status = request.GET.get("status", "")
-    incidents = Incident.objects.select_related("host", "region")
-    if status in IncidentStatus.values:
-        incidents = incidents.filter(status=status)
-    page = Paginator(incidents, 50).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "monitoring/incident_list.html",
-        {"page": page, "status": status, "statuses": IncidentStatus.choices},
-    )
+    return listing_response(request, IncidentListing, template="monitoring/incident_list.html")
 
 
 @role_required(Role.VIEWER, Role.OPERATOR)
@@ -50,7 +101,7 @@ def incident_detail(request, pk):
             "incident": incident,
             "events": incident.events.all(),
             "swaps": swaps,
-            "alerts": incident.alerts.all(),
+            "alerts": incident.alerts.order_by("-opened_at"),
         },
     )
 

@@ -2,6 +2,8 @@
 at once do not duplicate; operators are told by webhook and e-mail on open and
 re-fire only; they acknowledge and close alerts on the page and through the API."""
 
+import csv
+import io
 import json
 import re
 import socket
@@ -11,7 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -556,7 +560,7 @@ def test_the_page_comes_in_pages(staff_client):
     for index in range(55):
         make_alert(f"vm_no_ip:vm-{index}", kind=AlertKind.VM_NO_IP, message=f"alert number {index}")
     first = staff_client.get("/alerts/?kind=vm_no_ip").content.decode()
-    assert "Page 1 of 2 (55 alerts)" in first
+    assert "55 alerts · page 1 of 2" in first
     assert "alert number 54<" in first and "alert number 0<" not in first
     second = staff_client.get("/alerts/?kind=vm_no_ip&page=2").content.decode()
     assert "alert number 0<" in second and "alert number 54<" not in second
@@ -631,6 +635,105 @@ def test_the_alerts_page_shows_its_history(staff_client, staff):
     page = staff_client.get(f"/alerts/{alert.pk}/").content.decode()
     assert alert.message in page and "webhook: HTTP 500" in page
     assert "alert.close" in page and "operator" in page
+
+
+def alert_messages(response) -> list[str]:
+    assert response.status_code == 200
+    return [row.obj.message for row in response.context["rows"]]
+
+
+def test_the_page_searches_sorts_and_filters_on_firing(staff_client):
+    make_alert("probe_failing", message="Probe failing", cleared_at=timezone.now())
+    make_alert(
+        "host_down:east/cmp-1",
+        kind=AlertKind.HOST_DOWN,
+        message="Host cmp-1 down",
+        severity="warning",
+    )
+    make_alert("pool_below_min:agents", kind=AlertKind.POOL_BELOW_MIN, message="Pool agents short")
+
+    assert alert_messages(staff_client.get("/alerts/?q=CMP-1")) == ["Host cmp-1 down"]
+    assert alert_messages(staff_client.get("/alerts/?q=pool_below_min")) == ["Pool agents short"]
+    assert set(alert_messages(staff_client.get("/alerts/?firing=yes"))) == {
+        "Host cmp-1 down",
+        "Pool agents short",
+    }
+    assert alert_messages(staff_client.get("/alerts/?firing=no")) == ["Probe failing"]
+    oldest_first = alert_messages(staff_client.get("/alerts/?sort=opened_at"))
+    assert oldest_first == ["Probe failing", "Host cmp-1 down", "Pool agents short"]
+    by_severity = alert_messages(staff_client.get("/alerts/?sort=severity"))
+    assert by_severity[-1] == "Host cmp-1 down"  # "warning" after "critical"
+    bad = staff_client.get("/alerts/?firing=maybe&kind=fire&sort=-danger&per_page=9999")
+    assert bad.status_code == 200 and len(bad.context["rows"]) == 3
+
+
+def test_the_page_exports_every_matching_alert_as_csv(staff_client):
+    incident = Incident.objects.create(kind=IncidentKind.HOST_FAILURE, title="cmp-1 failed")
+    make_alert(
+        "host_down:east/cmp-1",
+        kind=AlertKind.HOST_DOWN,
+        message="Host cmp-1 down",
+        incident=incident,
+        acknowledged_by="olga",
+        status=AlertStatus.ACKNOWLEDGED,
+    )
+    for index in range(60):
+        make_alert(f"vm_no_ip:vm-{index}", kind=AlertKind.VM_NO_IP, message=f"=vm {index}")
+    make_alert("vm_no_ip:gone", kind=AlertKind.VM_NO_IP, status=AlertStatus.CLOSED)
+
+    response = staff_client.get("/alerts/?format=csv&kind=vm_no_ip")
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert len(rows) == 60  # every page, and still not the closed one
+    assert rows[0]["Alert"] == "'=vm 59"  # a formula is defused
+    assert rows[0]["Kind"] == "VM without an IP address" and rows[0]["Condition"] == "firing"
+
+    response = staff_client.get("/alerts/?format=csv&kind=host_down")
+    (row,) = csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))
+    assert (row["Status"], row["By"], row["Incident"]) == ("Acknowledged", "olga", "cmp-1 failed")
+
+
+def test_the_page_costs_the_same_queries_for_25_or_200_alerts(staff_client):
+    incident = Incident.objects.create(kind=IncidentKind.HOST_FAILURE, title="cmp-1 failed")
+    now = timezone.now()
+    Alert.objects.bulk_create(
+        Alert(
+            kind=AlertKind.VM_NO_IP,
+            key=f"vm_no_ip:vm-{index}",
+            message=f"vm {index}",
+            last_seen_at=now,
+            incident=incident if index % 2 else None,
+        )
+        for index in range(210)
+    )
+    counts = []
+    for size in (25, 200):
+        with CaptureQueriesContext(connection) as captured:
+            response = staff_client.get(f"/alerts/?per_page={size}")
+        assert len(response.context["rows"]) == size
+        counts.append(len(captured))
+    assert counts[0] == counts[1]
+
+
+@pytest.mark.parametrize("role", ["viewer", "helpdesk"])
+def test_below_operator_the_buttons_are_hidden_and_refused(client, role):
+    alert = make_alert()
+    client.force_login(UserFactory(username=f"as-{role}", role=role))
+    for url in ("/alerts/", f"/alerts/{alert.pk}/"):
+        page = client.get(url).content.decode()
+        assert alert.message in page
+        assert "/acknowledge/" not in page and "/close/" not in page
+    assert client.post(f"/alerts/{alert.pk}/acknowledge/").status_code == 403
+    assert client.post(f"/alerts/{alert.pk}/close/").status_code == 403
+    assert Alert.objects.get(pk=alert.pk).status == AlertStatus.OPEN
+
+
+def test_the_alert_page_links_its_incident(staff_client):
+    incident = Incident.objects.create(kind=IncidentKind.HOST_FAILURE, title="cmp-1 failed")
+    alert = make_alert("host_down:east/cmp-1", kind=AlertKind.HOST_DOWN, incident=incident)
+    page = staff_client.get(f"/alerts/{alert.pk}/").content.decode()
+    assert f'href="/incidents/{incident.pk}/">cmp-1 failed</a>' in page
+    assert "Recent events" in page
 
 
 # -- the API ----------------------------------------------------------------------

@@ -1,16 +1,30 @@
 """The operator's side of a host failure: fail a host from the fault-injection
 page, see the incident and its timeline, return the host to service."""
 
-import pytest
+import csv
+import io
 
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from allocation.models import Binding, VMSwap
 from cloud.choices import HostState
 from cloud.models import Host, SimHost, SimServer
 from cloud.services import regions_sync_hosts
-from monitoring.models import Incident
-from monitoring.recovery import hosts_recover_failed
+from monitoring.models import Alert, Incident, IncidentEvent
+from monitoring.recovery import hosts_recover_failed, incident_close
 from pools.models import VM
 from portal.models import AuditEvent
-from tests.factories import RegionFactory, UserFactory, VMPoolFactory, fill_pool
+from tests.factories import (
+    AllocatorFactory,
+    RegionFactory,
+    UserFactory,
+    VMFactory,
+    VMPoolFactory,
+    fill_pool,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -161,3 +175,148 @@ def test_the_ops_api_lists_shows_and_closes_incidents(region, settings):
     assert closed.status_code == 200 and closed.json()["events"][-1]["message"] == "fenced"
     again = api.post(f"/api/v1/incidents/{detail['id']}/close/", {}, format="json")
     assert again.status_code == 409 and again.json()["error"] == "incident_closed"
+
+
+# -- the list and the incident page ------------------------------------------------
+
+
+def incident_titles(response) -> list[str]:
+    assert response.status_code == 200
+    return [row.obj.title for row in response.context["rows"]]
+
+
+@pytest.fixture
+def incidents():
+    """Three incidents in two regions: one recovering, one recovered, one closed."""
+    east, west = RegionFactory(name="east", hosts=0), RegionFactory(name="west", hosts=0)
+    cmp1 = Host.objects.create(region=east, name="cmp-1", state="down")
+    cmp2 = Host.objects.create(region=east, name="cmp-2", state="up")
+    cmp9 = Host.objects.create(region=west, name="cmp-9", state="up")
+    Host.objects.create(region=west, name="never-failed", state="up")
+    made = {}
+    for title, host, status, vms in (
+        ("Host cmp-2 failed", cmp2, "closed", 3),
+        ("Host cmp-9 failed", cmp9, "recovered", 7),
+        ("Host cmp-1 failed", cmp1, "open", 5),
+    ):
+        made[host.name] = Incident.objects.create(
+            kind="host_failure",
+            title=title,
+            host=host,
+            region=host.region,
+            status=status,
+            vms_affected=vms,
+            closed_by="olga" if status == "closed" else "",
+        )
+    return made
+
+
+def test_the_incident_list_filters_searches_and_sorts(operator, incidents):
+    everything = incident_titles(operator.get("/incidents/"))
+    assert everything == ["Host cmp-1 failed", "Host cmp-9 failed", "Host cmp-2 failed"]
+    assert incident_titles(operator.get("/incidents/?sort=opened_at")) == everything[::-1]
+    assert incident_titles(operator.get("/incidents/?status=recovered")) == ["Host cmp-9 failed"]
+    east = incidents["cmp-1"].region
+    assert set(incident_titles(operator.get(f"/incidents/?region={east.pk}"))) == {
+        "Host cmp-1 failed",
+        "Host cmp-2 failed",
+    }
+    host = incidents["cmp-9"].host
+    assert incident_titles(operator.get(f"/incidents/?host={host.pk}")) == ["Host cmp-9 failed"]
+    assert incident_titles(operator.get("/incidents/?q=OLGA")) == ["Host cmp-2 failed"]
+    assert incident_titles(operator.get("/incidents/?sort=-vms_affected"))[0] == "Host cmp-9 failed"
+
+    page = operator.get("/incidents/").content.decode()
+    # The host filter offers the hosts that have had an incident, by region.
+    assert "east / cmp-1" in page and "never-failed" not in page
+    assert f'href="/incidents/{incidents["cmp-1"].pk}/"' in page
+
+
+def test_the_incident_list_exports_csv_and_takes_bad_values(operator, incidents):
+    response = operator.get("/incidents/?format=csv&status=closed")
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["Incident"], row["Status"], row["Region"], row["Host"]) == (
+        "Host cmp-2 failed",
+        "Closed",
+        "east",
+        "cmp-2",
+    )
+    assert (row["VMs"], row["Closed by"]) == ("3", "olga")
+
+    bad = operator.get("/incidents/?region=abc&host=-1&status=on_fire&sort=-x&since=yesterday")
+    assert bad.status_code == 200 and len(bad.context["rows"]) == 3
+
+
+def test_the_incident_list_costs_the_same_queries_for_25_or_200_rows(operator):
+    region = RegionFactory(hosts=0)
+    hosts = [Host.objects.create(region=region, name=f"cmp-{n}", state="up") for n in range(5)]
+    Incident.objects.bulk_create(
+        Incident(
+            kind="host_failure",
+            title=f"incident {n}",
+            status="closed",
+            host=hosts[n % 5],
+            region=region,
+        )
+        for n in range(210)
+    )
+    counts = []
+    for size in (25, 200):
+        with CaptureQueriesContext(connection) as captured:
+            response = operator.get(f"/incidents/?per_page={size}")
+        assert len(response.context["rows"]) == size
+        counts.append(len(captured))
+    assert counts[0] == counts[1]
+
+
+def test_the_incident_page_shows_users_moved_alerts_and_recent_events(operator, incidents):
+    incident = incidents["cmp-1"]
+    pool = VMPoolFactory()
+    old_vm, new_vm = VMFactory(pool=pool, name="desk-old"), VMFactory(pool=pool, name="desk-new")
+    user = UserFactory(username="alice")
+    binding = Binding.objects.create(
+        allocator=AllocatorFactory(pools=[pool]), kind="user", user=user, vm=new_vm
+    )
+    VMSwap.objects.create(
+        binding=binding,
+        pool=pool,
+        old_vm=old_vm,
+        new_vm=new_vm,
+        status="done",
+        reason="host failed",
+        actor="recovery",
+        incident=incident,
+    )
+    alert = Alert.objects.create(
+        kind="host_down",
+        key="host_down:east/cmp-1",
+        incident=incident,
+        message="Host cmp-1 down",
+        last_seen_at=timezone.now(),
+    )
+    IncidentEvent.objects.create(incident=incident, message="cmp-1 declared failed")
+    incident_close(incident=incident, note="PSU replaced", actor="olga")
+
+    page = operator.get(f"/incidents/{incident.pk}/").content.decode()
+    assert "cmp-1 declared failed" in page and "PSU replaced" in page
+    assert f'href="/helpdesk/users/{user.pk}/">alice</a>' in page
+    assert f'href="/vms/{old_vm.pk}/"' in page and "desk-new" in page
+    assert f'href="/alerts/{alert.pk}/">Host cmp-1 down</a>' in page
+    assert "Recent events" in page and "incident.close" in page
+
+
+@pytest.mark.parametrize("role", ["viewer", "helpdesk"])
+def test_below_operator_the_close_button_is_hidden_and_refused(client, incidents, role):
+    incident = incidents["cmp-1"]
+    client.force_login(UserFactory(username=f"as-{role}", role=role))
+    page = client.get(f"/incidents/{incident.pk}/").content.decode()
+    assert incident.title in page and "/close/" not in page
+    assert client.get("/incidents/").status_code == 200
+    assert client.post(f"/incidents/{incident.pk}/close/", {"note": "x"}).status_code == 403
+    assert client.post("/faults/").status_code == 403
+    assert client.get("/faults/").status_code == 403
+    incident.refresh_from_db()
+    assert incident.status == "open"
