@@ -3,6 +3,7 @@ export, bad query strings, and a fixed number of queries whatever the page size.
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -324,7 +325,8 @@ def test_bindings_paginate(viewer):
     first = page_text(viewer, "/bindings/", per_page=25, sort="vm.name")
     second = page_text(viewer, "/bindings/", per_page=25, sort="vm.name", page=2)
     assert "-vm-" in first and "page 1 of 2" in first
-    assert second.count("/vms/") == 5 and first.count("/vms/") == 25
+    vm_links = re.compile(r'href="/vms/\d+/"')
+    assert len(vm_links.findall(second)) == 5 and len(vm_links.findall(first)) == 25
 
 
 def test_the_binding_list_costs_the_same_queries_for_any_page_size(viewer):

@@ -280,7 +280,7 @@ def test_the_form_saves_allocator_and_tag_targets_alone(client, staff, warm_pool
     detail = client.get(f"/maintenance/tasks/{task.pk}/").content.decode()
     assert "Allocators: sales" in detail and "Terminal tags: night, floor-2" in detail
     listing = client.get("/maintenance/").content.decode()
-    assert "1 allocators, 2 terminal tags" in listing
+    assert "1 allocator, 2 terminal tags" in listing
 
 
 def test_the_form_accepts_tags_as_the_only_target(client, staff, warm_pool, sim_credential):
