@@ -32,9 +32,9 @@ if [ "${CI:-}" = true ]; then
 fi
 if [ -n "${TEST_DATABASE_URL:-}" ]; then
   echo "==> Tests on PostgreSQL"
-  # The demo stack (its own SQLite) and real Nova do not depend on the portal's
-  # database: once, in the first tier, is enough.
-  DATABASE_URL="$TEST_DATABASE_URL" pytest --create-db -m "not stack and not nova" "$@"
+  # The demo stack and the browser tier (their own SQLite) and real Nova do not
+  # depend on the portal's database: once, in the first tier, is enough.
+  DATABASE_URL="$TEST_DATABASE_URL" pytest --create-db -m "not stack and not nova and not browser" "$@"
 else
   echo "==> PostgreSQL tier skipped: set TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run it."
 fi
