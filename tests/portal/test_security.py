@@ -63,3 +63,9 @@ def test_a_production_https_request_gets_hsts(settings, client):
     assert client.get("/healthz").status_code == 301  # plain HTTP is sent to HTTPS
     response = client.get("/healthz", HTTP_X_FORWARDED_PROTO="https")
     assert response["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+def test_favicon_ico_points_at_the_portals_icon(client):
+    # The Django admin's pages name no icon, so browsers ask for /favicon.ico.
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302 and response["Location"] == "/static/favicon.svg"

@@ -193,14 +193,20 @@ class Command(BaseCommand):
         self._header()
         # A missing page is reported in the table; its warning line would only
         # interleave with it.
-        logging.getLogger("django.request").setLevel(logging.ERROR)
+        request_log = logging.getLogger("django.request")
+        level = request_log.level
+        request_log.setLevel(logging.ERROR)
         measures: list[Measure] = []
-        for page in list_pages:
-            measures += self._list_page(page)
-        for page in other_pages:
-            measures.append(self._measure("page", page))
-            self._print(measures[-1])
-        csv_measure = self._csv() if not wanted or CSV_EXPORT.split("?")[0] in wanted else None
+        try:
+            for page in list_pages:
+                measures += self._list_page(page)
+            for page in other_pages:
+                measures.append(self._measure("page", page))
+                self._print(measures[-1])
+            wants_csv = not wanted or CSV_EXPORT.split("?")[0] in wanted
+            csv_measure = self._csv() if wants_csv else None
+        finally:
+            request_log.setLevel(level)
         self._summary(measures, csv_measure)
 
     # -- setting up -----------------------------------------------------------------
