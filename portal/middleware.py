@@ -1,9 +1,12 @@
-"""Gives every request an id, taken from `X-Request-ID` when a load balancer set
-one, so audit records and log lines of one request can be found together, and
-binds the request's source address for the audit trail."""
+"""Middleware of every request: an id (taken from `X-Request-ID` when a load
+balancer set one, so audit records and log lines of one request can be found
+together) and the source address for the audit trail; and a 400 for query
+strings no field can match."""
 
 import re
 import uuid
+
+from django.http import HttpResponseBadRequest, JsonResponse
 
 from .logging import request_id_var, source_ip_var
 
@@ -28,3 +31,27 @@ class RequestIdMiddleware:
             source_ip_var.reset(bound_ip)
         response["X-Request-ID"] = request.id
         return response
+
+
+class RejectNulMiddleware:
+    """Answers 400 to a query string holding a NUL character. No field of DeskOps
+    can hold one (PostgreSQL text refuses it), so such a request is malformed; left
+    through, it would reach a query and fail there as a server error."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        bad = [
+            key
+            for key, values in request.GET.lists()
+            if "\x00" in key or any("\x00" in value for value in values)
+        ]
+        if bad:
+            message = "A query parameter holds a NUL character."
+            if request.path.startswith("/api/"):
+                fields = {key: ["Null characters are not allowed."] for key in bad}
+                body = {"error": "invalid_request", "detail": message, "fields": fields}
+                return JsonResponse(body, status=400)
+            return HttpResponseBadRequest(message, content_type="text/plain")
+        return self.get_response(request)

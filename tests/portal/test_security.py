@@ -69,3 +69,15 @@ def test_favicon_ico_points_at_the_portals_icon(client):
     # The Django admin's pages name no icon, so browsers ask for /favicon.ico.
     response = client.get("/favicon.ico")
     assert response.status_code == 302 and response["Location"] == "/static/favicon.svg"
+
+
+def test_no_page_fails_on_a_nul_character_in_the_query_string(client):
+    # PostgreSQL refuses NUL in text; a crafted link must not turn into a 500.
+    from tests.portal.test_role_matrix import API, PAGES, _url
+
+    client.force_login(UserFactory(role="administrator"))
+    for name in sorted(PAGES) + sorted(API):
+        url = _url(name)
+        for query in ("q=%00", "user=%00&terminal=%00", "object_id=%00&actor=%00", "next=%00"):
+            response = client.get(f"{url}?{query}")
+            assert response.status_code == 400, f"{url}?{query} answered {response.status_code}"
