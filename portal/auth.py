@@ -84,8 +84,10 @@ class StaffLoginForm(AuthenticationForm):
 
 
 class StaffLoginView(auth_views.LoginView):
+    # A signed-in user sent here by a page their role does not open (the Django
+    # admin, say) sees the form, to sign in as someone who may, rather than being
+    # sent back to that page in a loop.
     form_class = StaffLoginForm
-    redirect_authenticated_user = True
 
 
 @receiver(user_logged_in)

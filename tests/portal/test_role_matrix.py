@@ -259,5 +259,7 @@ def test_the_django_admin_is_for_administrators_only(users, client):
         if role == A:
             assert response.status_code == 200
         else:
-            # Everyone else is sent to log in as someone who may.
+            # Everyone else is sent to log in as someone who may, and stays there.
             assert response.status_code == 302 and re.search(r"/login/", response["Location"])
+            landed = client.get("/admin/", follow=True)
+            assert landed.status_code == 200 and landed.request["PATH_INFO"] == "/login/"
