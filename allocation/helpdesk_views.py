@@ -22,6 +22,7 @@ from allocation.services.helpdesk import (
 from cloud.drivers import driver_for
 from pools.models import VMPool
 from portal.errors import ServiceError
+from portal.pages import who
 from portal.roles import Role, role_required
 
 ACTIONS = {
@@ -72,10 +73,9 @@ def action(request, binding_pk, name):
     )
     form = ActionForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        who = {"actor": request.user.get_username(), "request_id": getattr(request, "id", "")}
         reason = form.cleaned_data["reason"]
         try:
-            message = _run(name, binding, reason, form.cleaned_data.get("pool"), who)
+            message = _run(name, binding, reason, form.cleaned_data.get("pool"), who(request))
         except ServiceError as exc:
             messages.error(request, exc.detail)
         else:

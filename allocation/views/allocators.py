@@ -20,9 +20,10 @@ from allocation.selectors import allocator_rules, allocator_shadowed_by
 from allocation.services.allocators import allocator_save
 from pools.models import VMPool
 from portal.listing import Column, Filter, Listing, listing_response, yes_no_filter
+from portal.pages import who
 from portal.roles import Role, has_role, role_required
 
-from .common import audit_context, detail_url, flatten_errors
+from .common import detail_url, flatten_errors
 
 # Active bindings shown on an allocator's page; the binding list has the rest.
 BINDINGS_SHOWN = 10
@@ -176,7 +177,7 @@ def _save(request, form: AllocatorForm, allocator: Allocator | None) -> Allocato
         return None
     data = dict(serializer.validated_data)
     related = {key: data.pop(key) for key in ("groups", "sites", "pools") if key in data}
-    saved = allocator_save(allocator=allocator, fields=data, **related, **audit_context(request))
+    saved = allocator_save(allocator=allocator, fields=data, **related, **who(request))
     for other in allocator_shadowed_by(allocator=saved):
         messages.warning(request, f"{saved.name} is shadowed by {other.name}: it serves nobody.")
     messages.success(request, f"Saved {saved.name}.")

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.db import transaction
 from django.db.models import F, Q
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
 from allocation.choices import BindingPolicy, TerminalStatus
@@ -12,9 +13,10 @@ from allocation.forms import EnrollForm, TerminalImportForm
 from allocation.models import Binding, DesktopSession, Site, Terminal
 from allocation.services.terminals import terminal_enroll, terminals_import_csv
 from portal.listing import Column, Filter, Listing, listing_response, yes_no_filter
+from portal.pages import next_url, who
 from portal.roles import Role, has_role, role_required
 
-from .common import audit_context, detail_url, safe_next
+from .common import detail_url
 
 # Bindings and sessions shown on a terminal's page, newest first.
 HISTORY_SHOWN = 20
@@ -101,7 +103,7 @@ def terminal_enroll_view(request, pk):
             terminal=terminal,
             site=form.cleaned_data["site"],
             seat=form.cleaned_data["seat"],
-            **audit_context(request),
+            **who(request),
         )
         messages.success(request, f"Enrolled {terminal.serial}.")
     else:
@@ -109,7 +111,7 @@ def terminal_enroll_view(request, pk):
             f"{name.replace('_', ' ')}: {' '.join(errors)}" for name, errors in form.errors.items()
         )
         messages.error(request, f"{terminal.serial} was not enrolled. {problems}")
-    return redirect(safe_next(request, "allocation:terminal-list"))
+    return redirect(next_url(request, reverse("allocation:terminal-list")))
 
 
 @role_required(Role.OPERATOR)
@@ -118,5 +120,5 @@ def terminal_import(request):
     form = TerminalImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
-            report = terminals_import_csv(text=form.cleaned_data["csv"], **audit_context(request))
+            report = terminals_import_csv(text=form.cleaned_data["csv"], **who(request))
     return render(request, "allocation/terminal_import.html", {"form": form, "report": report})

@@ -2,7 +2,6 @@
 guest credentials (`credentials`). Every change goes through an audited service;
 the lists are `portal.listing` lists (search, filters, sorting, pages, CSV)."""
 
+from portal.pages import who
 
-def who(request) -> dict:
-    """The actor and request id a service records in the audit trail."""
-    return {"actor": request.user.get_username(), "request_id": getattr(request, "id", "")}
+__all__ = ["who"]

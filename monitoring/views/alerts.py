@@ -5,11 +5,11 @@ from django import forms
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from portal.errors import ServiceError
 from portal.listing import Column, Filter, Header, Listing, listing_response, yes_no_filter
+from portal.pages import next_url, who
 from portal.roles import Role, role_required
 
 from ..alert_selectors import UNCLOSED_STATUSES
@@ -99,19 +99,10 @@ class AlertListing(Listing):
         return [*super().headers(), Header("")]
 
 
-def _who(request) -> dict:
-    return {"actor": request.user.get_username(), "request_id": getattr(request, "id", "")}
-
-
 def _back(request) -> str:
     """Where the button was pressed (the list with its filters, or the alert's
     page), if that is a page of this site."""
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return reverse("monitoring:alert-list")
+    return next_url(request, reverse("monitoring:alert-list"))
 
 
 @role_required(Role.VIEWER, Role.OPERATOR)
@@ -137,7 +128,7 @@ def alert_detail_page(request, pk):
 def _act(request, pk, service, done: str):
     alert = get_object_or_404(Alert, pk=pk)
     try:
-        service(alert=alert, **_who(request))
+        service(alert=alert, **who(request))
     except ServiceError as exc:
         messages.error(request, f"{exc.detail} ({alert.message})")
     else:

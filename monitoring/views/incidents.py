@@ -11,6 +11,7 @@ from cloud.choices import DriverKind, HostState
 from cloud.models import Host, Region, SimHost
 from cloud.services import sim_host_set_state, sim_server_drop_address
 from portal.listing import Column, Filter, Listing, listing_response
+from portal.pages import who
 from portal.roles import Role, role_required
 from portal.services import model_update
 
@@ -18,10 +19,6 @@ from ..choices import IncidentKind, IncidentStatus
 from ..forms import SimulationForm
 from ..models import Incident
 from ..recovery import host_return_to_service, incident_close
-
-
-def _who(request) -> dict:
-    return {"actor": request.user.get_username(), "request_id": getattr(request, "id", "")}
 
 
 def _region_choices():
@@ -111,7 +108,7 @@ def incident_detail(request, pk):
 def incident_close_view(request, pk):
     incident = get_object_or_404(Incident, pk=pk)
     note = request.POST.get("note", "").strip()[:400]
-    if incident_close(incident=incident, note=note, **_who(request)):
+    if incident_close(incident=incident, note=note, **who(request)):
         messages.success(request, f"Closed “{incident.title}”.")
     else:
         messages.info(request, "That incident was closed already.")
@@ -125,7 +122,7 @@ def host_return(request, pk):
     if host.failed_at is None:
         messages.info(request, f"{host.name} is in service already.")
     else:
-        host_return_to_service(host=host, **_who(request))
+        host_return_to_service(host=host, **who(request))
         messages.success(request, f"{host.name} takes placements again once it is up.")
     return redirect(request.POST.get("next") or "pools:host-list")
 
@@ -151,7 +148,7 @@ def faults(request):
                     # The valid form has written the new values onto its instance:
                     # the audit compares with a fresh copy.
                     stored = type(simulation).objects.get(pk=simulation.pk)
-                    model_update(obj=stored, fields=fields, **_who(request))
+                    model_update(obj=stored, fields=fields, **who(request))
                 messages.success(request, f"Faults of {region} saved.")
                 return redirect("monitoring:faults")
         hosts = SimHost.objects.filter(region=region).order_by("name")
@@ -178,7 +175,7 @@ def fault_host(request, pk):
     if state not in (HostState.UP, HostState.DOWN):
         messages.error(request, "Choose up or down.")
         return redirect("monitoring:faults")
-    sim_host_set_state(sim_host=sim_host, state=state, **_who(request))
+    sim_host_set_state(sim_host=sim_host, state=state, **who(request))
     if state == HostState.DOWN:
         messages.warning(
             request,
@@ -194,7 +191,7 @@ def fault_host(request, pk):
 @require_POST
 def fault_drop_address(request, pk):
     region = get_object_or_404(Region, pk=pk, driver=DriverKind.SIMULATED)
-    server = sim_server_drop_address(region=region, **_who(request))
+    server = sim_server_drop_address(region=region, **who(request))
     if server is None:
         messages.error(request, f"No running server in {region} has an address to lose.")
     else:

@@ -9,13 +9,9 @@ from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import redirect
 from django.urls import get_script_prefix, reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 
+from portal.pages import next_url, who
 from portal.services import model_update
-
-
-def who(request) -> dict:
-    return {"actor": request.user.get_username(), "request_id": getattr(request, "id", "")}
 
 
 def save_form(request, form, what: str) -> bool:
@@ -35,12 +31,7 @@ def save_form(request, form, what: str) -> bool:
 def redirect_back(request, default: str, *args):
     """Back to the page the button was on (`next`, when it is one of ours), else
     to `default`."""
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return redirect(target)
-    return redirect(default, *args)
+    return redirect(next_url(request, reverse(default, args=args)))
 
 
 def count_of(related: QuerySet, link: str) -> Coalesce:
