@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import ldap
 import ldap.dn
 from django.contrib.auth import authenticate
+from django.utils import timezone
 from django_auth_ldap.backend import ldap_error
 from django_auth_ldap.config import LDAPGroupType
 
@@ -116,13 +117,26 @@ def _remember_dn(*, user: "AbstractBaseUser") -> None:
     that signal fires before a new user is first saved (there is no row to link a
     profile to yet) and also when a user is populated without logging in. Here the
     login has succeeded, the user is saved, and the DN is already loaded, so no
-    further LDAP request is made."""
+    further LDAP request is made.
+
+    Only a new or moved entry is written: at a shift start thousands of users log
+    in with the DN they had yesterday, and rewriting each row would cost every
+    login a locked read, an update and a commit for nothing."""
     from allocation.models import DirectoryProfile  # not at import time: see the module
 
     dn = user.ldap_user.dn
-    if dn:
+    if not dn:
+        return
+    known = DirectoryProfile.objects.filter(user=user).values_list("dn", flat=True).first()
+    if known == dn:
+        return
+    if known is None:
+        # Two first logins of the same user at once both find no row; the second
+        # insert then updates what the first one wrote.
         DirectoryProfile.objects.update_or_create(user=user, defaults={"dn": dn})
-        logger.debug("directory entry of %s is %s", user.get_username(), dn)
+    else:
+        DirectoryProfile.objects.filter(user=user).update(dn=dn, synced_at=timezone.now())
+    logger.debug("directory entry of %s is %s", user.get_username(), dn)
 
 
 class MemberOfGroupType(LDAPGroupType):

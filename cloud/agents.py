@@ -130,18 +130,22 @@ def agent_poll(agent_url: str, *, token: str, timeout: float) -> AgentReading:
     return _reading_from(answer, response_ms)
 
 
-def hosts_poll_agents() -> dict:
+def hosts_poll_agents(*, region_id: int | None = None) -> dict:
     """Poll every host that has an agent, in parallel, and store what each said.
 
     A good answer sets the figures and `response_ms`, stamps `agent_reported_at`
     and clears `agent_error` (or sets it to what the agent could not measure); a
     failed poll sets `agent_error` and leaves the last figures in place. Without
     `HOST_AGENT_TOKEN` nothing is polled. Two polls at once are harmless: each
-    writes what it measured. Returns the counts and the failed hosts' errors."""
+    writes what it measured. With `region_id`, only that region's hosts. Returns
+    the counts and the failed hosts' errors."""
     token = settings.HOST_AGENT_TOKEN
     if not token:
         return {"polled": 0, "skipped": "HOST_AGENT_TOKEN is not set"}
-    hosts = list(Host.objects.exclude(agent_url="").only("id", "name", "agent_url"))
+    hosts = Host.objects.exclude(agent_url="")
+    if region_id is not None:
+        hosts = hosts.filter(region_id=region_id)
+    hosts = list(hosts.only("id", "name", "agent_url"))
     if not hosts:
         return {"polled": 0, "ok": 0, "failed": 0}
     timeout = settings.HOST_AGENT_TIMEOUT

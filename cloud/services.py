@@ -61,11 +61,15 @@ def _hosts_track_down_since(region: Region) -> None:
     hosts.exclude(state=HostState.DOWN).exclude(down_since=None).update(down_since=None)
 
 
-def regions_sync_hosts() -> dict[str, int | None]:
-    """Sync every enabled region; a region whose cloud is unreachable is skipped
-    (and logged) so one bad region does not stop the others."""
+def regions_sync_hosts(*, region_id: int | None = None) -> dict[str, int | None]:
+    """Sync every enabled region (or only the one of `region_id`); a region whose
+    cloud is unreachable is skipped (and logged) so one bad region does not stop
+    the others."""
     result: dict[str, int | None] = {}
-    for region in Region.objects.filter(enabled=True):
+    regions = Region.objects.filter(enabled=True)
+    if region_id is not None:
+        regions = regions.filter(pk=region_id)
+    for region in regions:
         try:
             result[region.name] = region_sync_hosts(region=region)
         except CloudUnavailable as exc:

@@ -51,13 +51,15 @@ def incident_log(incident: Incident, message: str, **data) -> IncidentEvent:
     return IncidentEvent.objects.create(incident=incident, message=message[:500], data=data)
 
 
-def hosts_recover_failed() -> dict[str, int]:
-    """Declare failed every host down longer than the threshold and recover it;
-    returns the number of users moved per host."""
+def hosts_recover_failed(*, region_id: int | None = None) -> dict[str, int]:
+    """Declare failed every host down longer than the threshold (of one region,
+    with `region_id`) and recover it; returns the number of users moved per host."""
     cutoff = timezone.now() - timedelta(seconds=settings.HOST_FAILURE_THRESHOLD)
     due = Host.objects.filter(
         state=HostState.DOWN, failed_at__isnull=True, down_since__lte=cutoff
     ).select_related("region")
+    if region_id is not None:
+        due = due.filter(region_id=region_id)
     moved = {}
     for host in due:
         if _region_mostly_down(host.region_id):

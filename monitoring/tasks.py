@@ -2,13 +2,28 @@
 
 from celery import shared_task
 
+from portal.celery_routing import region_queues_enabled, regions_fan_out
+
 from . import alert_notifications, alerts, recovery, retention
 from . import probe as login_probe
+
+# Seconds between two passes of the host-failure recovery (the beat schedule's).
+RECOVER_INTERVAL = 10
 
 
 @shared_task
 def hosts_recover_failed() -> dict:
+    if region_queues_enabled():
+        # With region queues on, each region's worker recovers its own hosts.
+        return regions_fan_out(
+            region_recover_failed_hosts, enabled_only=False, expires=RECOVER_INTERVAL
+        )
     return recovery.hosts_recover_failed()
+
+
+@shared_task
+def region_recover_failed_hosts(region_id: int) -> dict:
+    return recovery.hosts_recover_failed(region_id=region_id)
 
 
 @shared_task

@@ -4,7 +4,7 @@ from django import forms
 
 from cloud.models import Host, Region
 
-from .models import PoolSchedule, SchedulingPolicy, VMPool
+from .models import PoolSchedule, SchedulingPolicy, Shift, VMPool
 
 
 class PoolForm(forms.ModelForm):
@@ -31,22 +31,29 @@ class PoolForm(forms.ModelForm):
         return data
 
 
-class PoolScheduleForm(forms.ModelForm):
-    weekdays = forms.TypedMultipleChoiceField(
-        choices=[
-            (1, "Mon"),
-            (2, "Tue"),
-            (3, "Wed"),
-            (4, "Thu"),
-            (5, "Fri"),
-            (6, "Sat"),
-            (7, "Sun"),
-        ],
+WEEKDAY_CHOICES = [
+    (1, "Mon"),
+    (2, "Tue"),
+    (3, "Wed"),
+    (4, "Thu"),
+    (5, "Fri"),
+    (6, "Sat"),
+    (7, "Sun"),
+]
+
+
+def weekdays_field() -> forms.TypedMultipleChoiceField:
+    return forms.TypedMultipleChoiceField(
+        choices=WEEKDAY_CHOICES,
         coerce=int,
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="None ticked: every day.",
     )
+
+
+class PoolScheduleForm(forms.ModelForm):
+    weekdays = weekdays_field()
 
     class Meta:
         model = PoolSchedule
@@ -91,3 +98,28 @@ class HostForm(forms.ModelForm):
     class Meta:
         model = Host
         fields = ["placement_group", "max_concurrent_boots", "response_ms", "agent_url"]
+
+
+class ShiftForm(forms.ModelForm):
+    """A shift to pre-warm for. The label names the pool's calendar window the
+    plan writes ("prewarm: <label>"), so it is unique within the pool."""
+
+    weekdays = weekdays_field()
+
+    class Meta:
+        model = Shift
+        fields = ["pool", "label", "weekdays", "starts_at", "ends_at", "seats"]
+        widgets = {
+            "starts_at": forms.TimeInput(attrs={"type": "time"}),
+            "ends_at": forms.TimeInput(attrs={"type": "time"}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["pool"].queryset = VMPool.objects.select_related("region").order_by("name")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("starts_at") and data.get("starts_at") == data.get("ends_at"):
+            self.add_error("ends_at", "The shift must not start and end at the same time.")
+        return data

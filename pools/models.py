@@ -167,3 +167,47 @@ class VM(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Shift(models.Model):
+    """A shift of agents served by one pool: on its weekdays, `seats` desktops must
+    be booted and ready when the shift starts (local time). The boot-storm planner
+    (`pools/prewarm.py`) works out how early pre-warming must begin for that within
+    every boot cap, and applying the plan writes one calendar window of the pool
+    (`schedule`, labelled "prewarm: <label>") that keeps `seats` VMs ready from
+    that moment to the shift's end. The target is the seats alone, not the seats on
+    top of the pool's usual target."""
+
+    pool = models.ForeignKey(VMPool, on_delete=models.CASCADE, related_name="shifts")
+    label = models.CharField(max_length=64)
+    weekdays = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="ISO weekdays, 1 = Monday … 7 = Sunday; empty: every day.",
+    )
+    starts_at = models.TimeField(help_text="When the agents arrive: the seats are ready by then.")
+    ends_at = models.TimeField(
+        help_text="May be earlier than the start: the shift runs past midnight."
+    )
+    seats = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(100000)],
+        help_text="Desktops that must be ready at the shift's start.",
+    )
+    schedule = models.OneToOneField(
+        PoolSchedule,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="shift",
+        help_text="The calendar window the last applied plan wrote for this shift.",
+    )
+
+    class Meta:
+        ordering = ["starts_at", "label"]
+        constraints = [
+            models.UniqueConstraint(fields=["pool", "label"], name="shift_label_unique_per_pool")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.pool}, {self.seats} seats at {self.starts_at:%H:%M})"

@@ -3,6 +3,7 @@
 from collections import Counter
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
@@ -10,8 +11,18 @@ from cloud.choices import HostState
 from cloud.models import Host, Region
 
 from .choices import BOOTING_STATES, VMState
-from .models import VM, SchedulingPolicy, VMPool
+from .models import VM, SchedulingPolicy, Shift, VMPool
 from .placement import HostLoad, Unit
+from .prewarm import (
+    HostFacts,
+    Limits,
+    Plan,
+    PoolFacts,
+    RegionFacts,
+    ShiftDemand,
+    boot_seconds_observed,
+    plan_prewarm,
+)
 
 
 def pool_summaries() -> QuerySet[VMPool]:
@@ -22,6 +33,13 @@ def pool_summaries() -> QuerySet[VMPool]:
         in_use_count=Count("vms", filter=Q(vms__state=VMState.IN_USE)),
         error_count=Count("vms", filter=Q(vms__state=VMState.ERROR)),
     )
+
+
+def pool_ids_to_refill() -> list[int]:
+    """The pools a refill pass visits, most urgent feature class first: enabled,
+    in an enabled region, not paused (the same choice as `pools_refill_all`)."""
+    pools = VMPool.objects.filter(enabled=True, region__enabled=True, paused_at__isnull=True)
+    return list(pools.order_by("-feature_class__urgency", "name").values_list("pk", flat=True))
 
 
 def _in_window(schedule, moment: datetime) -> bool:
@@ -104,3 +122,100 @@ def host_loads(*, region: Region, policy: SchedulingPolicy, in_flight: dict) -> 
 
 def pool_unit(pool: VMPool) -> Unit:
     return Unit(vcpus=pool.vcpus, memory_mb=pool.memory_mb, weight=pool.feature_class.weight)
+
+
+# The boot time of a pool is measured over its latest boots of the last two weeks.
+BOOT_SAMPLE_SIZE = 50
+BOOT_SAMPLE_DAYS = 14
+
+
+def pool_boot_samples(pool_id: int, *, now: datetime | None = None) -> list[float]:
+    """Seconds from the start of each of the pool's latest boots (or from the
+    request, when the start was not recorded) to the VM being ready."""
+    since = (now or timezone.now()) - timedelta(days=BOOT_SAMPLE_DAYS)
+    rows = (
+        VM.objects.filter(pool_id=pool_id, ready_at__gte=since)
+        .order_by("-ready_at")
+        .values_list("requested_at", "boot_started_at", "ready_at")[:BOOT_SAMPLE_SIZE]
+    )
+    return [
+        (ready - (started or requested)).total_seconds()
+        for requested, started, ready in rows
+        if ready >= (started or requested)
+    ]
+
+
+def prewarm_inputs() -> tuple[list[ShiftDemand], dict, dict, Limits]:
+    """Every fact the boot-storm planner needs, read in a few queries: the shifts,
+    their pools (caps, size, measured boot time), their regions (cap, up hosts
+    with their boot caps and overcommitted capacity), and the cloud-wide caps."""
+    shifts = list(Shift.objects.select_related("pool__region").order_by("pk"))
+    policy = SchedulingPolicy.current()
+    pools, regions = {}, {}
+    for shift in shifts:
+        pool = shift.pool
+        if pool.pk not in pools:
+            seconds, source = boot_seconds_observed(
+                pool_boot_samples(pool.pk),
+                default=settings.PREWARM_BOOT_SECONDS,
+                floor=settings.PREWARM_BOOT_SECONDS_FLOOR,
+            )
+            pools[pool.pk] = PoolFacts(
+                pool_id=pool.pk,
+                name=pool.name,
+                region_id=pool.region_id,
+                max_concurrent_boots=pool.max_concurrent_boots,
+                max_size=pool.max_size,
+                boot_seconds=seconds,
+                vcpus=pool.vcpus,
+                memory_mb=pool.memory_mb,
+                enabled=pool.enabled,
+                boot_source=source,
+            )
+        regions[pool.region_id] = pool.region
+    hosts_by_region: dict[int, list] = {region_id: [] for region_id in regions}
+    inventory: set[int] = set()
+    for host in Host.objects.filter(region_id__in=regions):
+        inventory.add(host.region_id)
+        if host.state == HostState.UP and host.failed_at is None:
+            hosts_by_region[host.region_id].append(
+                HostFacts(
+                    boot_cap=host.max_concurrent_boots or policy.host_max_concurrent_boots,
+                    vcpus=host.vcpus * host.cpu_allocation_ratio,
+                    memory_mb=host.memory_mb * host.ram_allocation_ratio,
+                )
+            )
+    region_facts = {
+        region_id: RegionFacts(
+            region_id=region_id,
+            name=region.name,
+            max_concurrent_boots=region.max_concurrent_boots,
+            hosts=tuple(hosts_by_region[region_id]) if region_id in inventory else None,
+            enabled=region.enabled,
+        )
+        for region_id, region in regions.items()
+    }
+    demands = [
+        ShiftDemand(
+            key=shift.pk,
+            label=shift.label,
+            pool_id=shift.pool_id,
+            weekdays=tuple(shift.weekdays or ()),
+            starts_at=shift.starts_at,
+            ends_at=shift.ends_at,
+            seats=shift.seats,
+        )
+        for shift in shifts
+    ]
+    limits = Limits(
+        max_concurrent_boots=policy.max_concurrent_boots,
+        max_boots_per_minute=policy.max_boots_per_minute,
+        margin_seconds=settings.PREWARM_SAFETY_MARGIN_MINUTES * 60,
+        max_lead_seconds=settings.PREWARM_MAX_LEAD_HOURS * 3600,
+    )
+    return demands, pools, region_facts, limits
+
+
+def prewarm_plan() -> Plan:
+    """The boot-storm plan of every shift, from the facts as they are now."""
+    return plan_prewarm(*prewarm_inputs())

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import hosts, pools, regions, vms
+from .views import hosts, pools, prewarm, regions, vms
 
 app_name = "pools"
 
@@ -14,6 +14,10 @@ urlpatterns = [
         pools.schedule_delete,
         name="schedule-delete",
     ),
+    path("pools/prewarm/", prewarm.prewarm, name="prewarm"),
+    path("pools/prewarm/apply/", prewarm.prewarm_apply_view, name="prewarm-apply"),
+    path("pools/shifts/<int:pk>/", prewarm.shift_edit, name="shift-edit"),
+    path("pools/shifts/<int:pk>/delete/", prewarm.shift_delete_view, name="shift-delete"),
     path("vms/", vms.vm_list, name="vm-list"),
     path("vms/<int:pk>/", vms.vm_detail, name="vm-detail"),
     path("hosts/", hosts.host_list, name="host-list"),

@@ -15,6 +15,7 @@ from django.dispatch import receiver
 
 from allocation.directory import DirectoryUnavailable, directory_authenticate
 
+from .client_ip import client_ip
 from .lockout import failure_record, failures_clear, failures_exceeded
 from .roles import user_role
 from .services import audit_record
@@ -23,7 +24,7 @@ _NAMESPACE = "staff-login-failures"
 
 
 def _source(request) -> str:
-    return (request.META.get("REMOTE_ADDR") if request else "") or "unknown"
+    return (client_ip(request) if request else "") or "unknown"
 
 
 class StaffLoginForm(AuthenticationForm):

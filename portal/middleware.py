@@ -1,6 +1,7 @@
 """Middleware of every request: an id (taken from `X-Request-ID` when a load
 balancer set one, so audit records and log lines of one request can be found
-together) and the source address for the audit trail; and a 400 for query
+together) and the source address for the audit trail (the client's, behind a
+trusted proxy); and a 400 for query
 strings no field can match."""
 
 import re
@@ -8,6 +9,7 @@ import uuid
 
 from django.http import HttpResponseBadRequest, JsonResponse
 
+from .client_ip import client_ip
 from .logging import request_id_var, source_ip_var
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -23,7 +25,7 @@ class RequestIdMiddleware:
         # Log lines written while the request is served carry its id.
         bound = request_id_var.set(request.id)
         # Audit records written while the request is served say where it came from.
-        bound_ip = source_ip_var.set(request.META.get("REMOTE_ADDR") or None)
+        bound_ip = source_ip_var.set(client_ip(request))
         try:
             response = self.get_response(request)
         finally:

@@ -53,7 +53,8 @@ class ConnectResult:
 def terminal_check_in(*, serial: str, source_ip: str | None = None) -> Terminal:
     """Note that a terminal called in. An unknown one is recorded as pending so an
     operator can enroll it; only an enrolled, enabled terminal passes."""
-    terminal, created = Terminal.objects.get_or_create(
+    # With its site: allocator rules match on it next.
+    terminal, created = Terminal.objects.select_related("site").get_or_create(
         serial=serial, defaults={"status": TerminalStatus.PENDING}
     )
     Terminal.objects.filter(pk=terminal.pk).update(last_seen_at=timezone.now(), last_ip=source_ip)

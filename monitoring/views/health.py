@@ -1,5 +1,7 @@
 """The load balancer's health checks and the Prometheus scrape."""
 
+import os
+
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
@@ -28,8 +30,10 @@ def _metrics_allowed(request) -> bool:
 
     from django.conf import settings
 
+    from portal.client_ip import client_ip
+
     try:
-        client = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        client = ipaddress.ip_address(client_ip(request) or "")
     except ValueError:
         return False
     return any(client in ipaddress.ip_network(net) for net in settings.METRICS_ALLOWED_NETWORKS)
@@ -46,5 +50,13 @@ def metrics(request):
         return JsonResponse({"error": "permission_denied", "detail": "Not from here."}, status=403)
     registry = CollectorRegistry()
     registry.register(DatabaseCollector())
-    body = generate_latest(REGISTRY) + generate_latest(registry)
+    counted = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several gunicorn workers: each keeps its counts in that folder, and the
+        # answer sums them over every worker, not just the one that was asked.
+        from prometheus_client import multiprocess
+
+        counted = CollectorRegistry()
+        multiprocess.MultiProcessCollector(counted)
+    body = generate_latest(counted) + generate_latest(registry)
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

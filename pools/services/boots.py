@@ -43,13 +43,15 @@ def _vm_fail(vm: VM, driver, message: str) -> None:
             logger.warning("could not delete failed server %s: %s", vm.server_id, exc)
 
 
-def _vms_start_recycles(now) -> int:
+def _vms_start_recycles(now, region_id: int | None = None) -> int:
     """Start the rebuild of every VM released for recycling whose rebuild has not
     started yet. Done here, by the periodic job, rather than in the request that
     released the VM: a cloud that is slow or down then never delays a thin client,
     and a rebuild that was never started is picked up at the next tick."""
     started = 0
     pending = VM.objects.filter(state=VMState.RECYCLING, boot_started_at__isnull=True)
+    if region_id is not None:
+        pending = pending.filter(pool__region_id=region_id)
     for vm in pending.select_related("pool__region"):
         driver = driver_for(vm.pool.region)
         try:
@@ -66,21 +68,23 @@ def _vms_start_recycles(now) -> int:
     return started
 
 
-def vms_poll_boots() -> dict[str, int]:
+def vms_poll_boots(*, region_id: int | None = None) -> dict[str, int]:
     """Ask the cloud how each booting VM is doing and move it to `ready` once the
     server is ACTIVE with no task running, or to `error` when the boot failed or
     took longer than `VM_BOOT_TIMEOUT`. Rebuilds of recycled VMs are started and
-    followed the same way. Conditional updates make two pollers at once harmless."""
+    followed the same way. Conditional updates make two pollers at once harmless.
+    With `region_id`, only that region's VMs (its worker's share of the job)."""
     now = timezone.now()
     tally: dict[str, int] = defaultdict(int)
+    vms = VM.objects.all() if region_id is None else VM.objects.filter(pool__region_id=region_id)
 
-    stale = VM.objects.filter(
+    stale = vms.filter(
         state=VMState.REQUESTED, server_id="", requested_at__lt=now - REQUEST_TIMEOUT
     ).update(state=VMState.ERROR, error="The boot request never reached the cloud.")
     tally["abandoned"] = stale
-    tally["recycles_started"] = _vms_start_recycles(now)
+    tally["recycles_started"] = _vms_start_recycles(now, region_id)
 
-    booting = VM.objects.filter(
+    booting = vms.filter(
         state__in=[VMState.BUILDING, VMState.RECYCLING], boot_started_at__isnull=False
     ).select_related("pool__region")
     by_region = defaultdict(list)

@@ -32,11 +32,16 @@ def vm_claim_ready(*, pool: VMPool) -> VM | None:
         )
         if candidate is None:
             return None
+        now = timezone.now()
         claimed = VM.objects.filter(pk=candidate.pk, state=VMState.READY).update(
-            state=VMState.IN_USE, assigned_at=timezone.now()
+            state=VMState.IN_USE, assigned_at=now
         )
         if claimed:
-            candidate.refresh_from_db()
+            # The row was locked and just changed by this update, so these two
+            # fields are all that differ from what was read: no reload needed.
+            # The pool (with its region) is the caller's, read once per connect.
+            candidate.state, candidate.assigned_at = VMState.IN_USE, now
+            candidate.pool = pool
             return candidate
     return None
 

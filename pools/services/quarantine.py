@@ -39,13 +39,16 @@ def vm_quarantine(*, vm: VM, reason: str, actor: str, request_id: str = "") -> N
     )
 
 
-def vms_delete_expired_quarantine() -> int:
-    """Delete the servers of VMs whose quarantine is over. Safe to run twice: the
-    state changes only once, and deleting a gone server is not an error."""
+def vms_delete_expired_quarantine(*, region_id: int | None = None) -> int:
+    """Delete the servers of VMs whose quarantine is over (of one region, with
+    `region_id`). Safe to run twice: the state changes only once, and deleting a
+    gone server is not an error."""
     deleted = 0
     expired = VM.objects.filter(
         state=VMState.QUARANTINED, quarantined_until__lte=timezone.now()
     ).select_related("pool__region")
+    if region_id is not None:
+        expired = expired.filter(pool__region_id=region_id)
     for vm in expired:
         try:
             if vm.server_id:

@@ -144,10 +144,14 @@ def _adopt(*, vm: VM, server_id: str, host: str, now) -> bool:
     return bool(adopted)
 
 
-def regions_reconcile() -> dict[str, dict]:
-    """Reconcile every enabled region; one unreachable region is skipped."""
+def regions_reconcile(*, region_id: int | None = None) -> dict[str, dict]:
+    """Reconcile every enabled region (or only the one of `region_id`); one
+    unreachable region is skipped."""
     result = {}
-    for region in Region.objects.filter(enabled=True):
+    regions = Region.objects.filter(enabled=True)
+    if region_id is not None:
+        regions = regions.filter(pk=region_id)
+    for region in regions:
         try:
             report = region_reconcile(region=region)
         except CloudUnavailable as exc:

@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -183,11 +185,30 @@ def pools_refill_all() -> dict[str, int]:
 
 def pools_refill_soon(pool_ids: list[int]) -> None:
     """Ask a worker to refill these pools now rather than at the next beat tick. A
-    broker that is down costs only that head start, so it is logged, not raised."""
+    broker that is down costs only that head start, so it is logged, not raised.
+
+    At most one request per pool is queued every `POOL_REFILL_SOON_DEBOUNCE`
+    seconds (a key added to the shared cache marks it). In a login storm every
+    connect hands out a VM; a refill pass counts what is missing when it runs, so
+    one pass tops the pool up for all of them, and a publish per connect would only
+    cost each login a broker round trip and give the workers duplicate passes."""
     from pools.tasks import pool_refill
 
+    debounce = settings.POOL_REFILL_SOON_DEBOUNCE
     for pool_id in pool_ids:
+        if debounce and not _refill_soon_first(pool_id, debounce):
+            continue
         try:
             pool_refill.delay(pool_id)
         except Exception as exc:  # any broker error: the beat refill still comes
             logger.warning("could not queue refill of pool %s: %s", pool_id, exc)
+
+
+def _refill_soon_first(pool_id: int, seconds: int) -> bool:
+    """Whether this is the pool's first refill request of the debounce window. When
+    the cache cannot say, the request goes out (a duplicate pass is harmless)."""
+    try:
+        return cache.add(f"pools:refill-soon:{pool_id}", 1, timeout=seconds)
+    except Exception as exc:  # a cache server that is down must not stop refills
+        logger.warning("refill debounce unavailable: %s", exc)
+        return True

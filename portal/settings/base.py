@@ -6,6 +6,7 @@ the secret key and allowed hosts must then come from the environment or the
 process refuses to start.
 """
 
+import ipaddress
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -238,3 +239,15 @@ THIN_CLIENT_MAX_BODY = env.int("THIN_CLIENT_MAX_BODY", default=4096)
 
 # Networks allowed to scrape /metrics.
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+
+# Reverse proxies (addresses or networks) whose X-Forwarded-For is believed: the
+# client's address is then the right-most hop that is not one of them
+# (portal/client_ip.py). Empty: every request's address is its peer's.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy.strip(), strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES holds {_proxy!r}, which is not an address or network."
+        ) from _exc

@@ -38,6 +38,12 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.1,
     "interval_max": 0.1,
 }
+# A queue per region (portal/celery_routing.py): on, the work on one region's cloud
+# goes to `region.<name>`, consumed by that region's worker, and the all-regions
+# periodic jobs fan out per region; off, one worker consumes everything from the
+# default queue.
+CELERY_REGION_QUEUES = env.bool("CELERY_REGION_QUEUES", default=False)
+CELERY_TASK_ROUTES = ("portal.celery_routing.route_task",)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Beat keeps its schedule in the database (django-celery-beat), so maintenance
 # tasks scheduled from the portal's pages reach it without a restart. At start it
@@ -45,6 +51,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 POOL_REFILL_INTERVAL = env.int("POOL_REFILL_INTERVAL", default=5)
+# A connect that hands out a VM asks for a refill of its pool at once; at most one
+# such request per pool is queued in this many seconds (0: one per connect).
+POOL_REFILL_SOON_DEBOUNCE = env.int("POOL_REFILL_SOON_DEBOUNCE", default=1)
 HOST_SYNC_INTERVAL = env.int("HOST_SYNC_INTERVAL", default=30)
 
 # Periodic jobs are short and idempotent; expiring a queued copy after one interval
@@ -90,4 +99,6 @@ CELERY_BEAT_SCHEDULE = {
     "monitoring-prune-connect-records": _every(
         DAY, "monitoring.tasks.connect_records_prune", expires=3600
     ),
+    # Boot times and caps drift: the shifts' pre-warm windows are planned again daily.
+    "pools-prewarm-replan": _every(DAY, "pools.tasks.prewarm_replan", expires=3600),
 }

@@ -34,3 +34,16 @@ OPENSTACK_API_TIMEOUT = env.float("OPENSTACK_API_TIMEOUT", default=30.0)
 OPENSTACK_RETRIES = env.int("OPENSTACK_RETRIES", default=3)
 OPENSTACK_RETRY_BACKOFF = env.float("OPENSTACK_RETRY_BACKOFF", default=0.5)
 OPENSTACK_SCHEDULE_TIMEOUT = env.float("OPENSTACK_SCHEDULE_TIMEOUT", default=30.0)
+
+# Boot-storm planner (shift pre-warming): the boot time assumed for a pool with too
+# few recent boots to measure, the least boot time a measurement may give (instant
+# test boots must not plan a zero lead), the margin kept between the last boot and
+# the shift's start, and how far ahead of a shift pre-warming may start at most.
+PREWARM_BOOT_SECONDS = env.int("PREWARM_BOOT_SECONDS", default=300)
+PREWARM_BOOT_SECONDS_FLOOR = env.int("PREWARM_BOOT_SECONDS_FLOOR", default=30)
+PREWARM_SAFETY_MARGIN_MINUTES = env.int("PREWARM_SAFETY_MARGIN_MINUTES", default=10)
+PREWARM_MAX_LEAD_HOURS = env.int("PREWARM_MAX_LEAD_HOURS", default=12)
+if not 1 <= PREWARM_MAX_LEAD_HOURS <= 23:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("PREWARM_MAX_LEAD_HOURS must be between 1 and 23.")

@@ -66,8 +66,11 @@ def _group_settings(*, group_type: str, group_search_base: str) -> dict:
         return {"AUTH_LDAP_MIRROR_GROUPS": False}
     return {
         "AUTH_LDAP_GROUP_TYPE": GroupOfNamesType(),
+        # Only the name is read: by default the search would return every group
+        # with all its `member` values, thousands of DNs for a call-center group,
+        # sent and decoded at every login.
         "AUTH_LDAP_GROUP_SEARCH": LDAPSearch(
-            group_search_base, ldap.SCOPE_SUBTREE, "(objectClass=groupOfNames)"
+            group_search_base, ldap.SCOPE_SUBTREE, "(objectClass=groupOfNames)", attrlist=["cn"]
         ),
         "AUTH_LDAP_MIRROR_GROUPS": True,
     }

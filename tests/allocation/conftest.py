@@ -1,21 +1,18 @@
 """Fixtures for the directory tests: one real OpenLDAP server (slapd) for the whole
 session, holding a call-center company's people, sites, departments and roles.
 
-The server is started by python-ldap's `slapdtest` in a temporary folder on a free
-loopback port. Its users carry a real `memberOf` attribute, maintained by
-OpenLDAP's memberof overlay as the groups are added, so both group styles read
-what a directory server says."""
+The server is the project's throwaway slapd (allocation/storm/slapd.py:
+python-ldap's `slapdtest` in a temporary folder on a free loopback port). Its
+users carry a real `memberOf` attribute, maintained by OpenLDAP's memberof
+overlay as the groups are added, so both group styles read what a directory
+server says."""
 
-import io
-import os
-import signal
 from dataclasses import dataclass
-from pathlib import Path
 
-import ldif
 import pytest
-from slapdtest import SlapdObject
 
+from allocation.storm.slapd import ThrowawayDirectory
+from allocation.storm.slapd import entry as _entry
 from portal.settings.ldap import directory_settings
 from tests.conftest import require
 
@@ -84,108 +81,18 @@ STAFF = [
     _person("szheng", "Song", "Zheng", HQ_IT, "it-staff", "supervisors"),
 ]
 
-# slapd's configuration (cn=config) in slapdtest's template format; a line that
-# starts with a space continues the one before. Group entries are readable only by
-# bound users, as on a typical company directory, so group lookups cannot succeed
-# anonymously by accident. The ACL names the groups by a regular expression because
-# slapdtest loads the schemas after this entry, when a DN could not be parsed yet.
-SLAPD_CONFIG = r"""dn: cn=config
-objectClass: olcGlobal
-cn: config
-olcServerID: %(serverid)s
-olcLogLevel: %(loglevel)s
-olcAllows: bind_v2
-olcAuthzRegexp: {0}"gidnumber=%(root_gid)s\+uidnumber=%(root_uid)s,cn=peercred,
- cn=external,cn=auth" "%(rootdn)s"
-olcTLSCACertificateFile: %(cafile)s
-olcTLSCertificateFile: %(servercert)s
-olcTLSCertificateKeyFile: %(serverkey)s
-olcTLSVerifyClient: never
 
-dn: cn=module,cn=config
-objectClass: olcModuleList
-cn: module
-olcModuleLoad: back_%(database)s
-olcModuleLoad: memberof
-
-dn: olcDatabase={1}%(database)s,cn=config
-objectClass: olcDatabaseConfig
-objectClass: olcMdbConfig
-olcDatabase: {1}%(database)s
-olcSuffix: %(suffix)s
-olcRootDN: %(rootdn)s
-olcRootPW: %(rootpw)s
-olcDbDirectory: %(directory)s
-olcAccess: {0}to attrs=userPassword by self write by anonymous auth by * none
-olcAccess: {1}to dn.regex="(^|,)ou=groups,%(suffix)s$" by users read by * none
-olcAccess: {2}to * by * read
-"""
-
-# The memberof overlay needs the `member` attribute type at load time, so it is
-# added after the schemas.
-MEMBEROF_OVERLAY = """dn: olcOverlay={0}memberof,olcDatabase={1}mdb,cn=config
-objectClass: olcOverlayConfig
-objectClass: olcMemberOf
-olcOverlay: {0}memberof
-olcMemberOfRefInt: TRUE
-"""
-
-
-class CallCenterDirectory(SlapdObject):
-    """A slapd holding `STAFF`, with the controls the outage tests need."""
+class CallCenterDirectory(ThrowawayDirectory):
+    """A slapd holding `STAFF` (with the memberof overlay), with the controls the
+    outage tests need."""
 
     suffix = BASE
-    root_cn = "admin"
-    slapd_loglevel = "0"
-    slapd_conf_template = SLAPD_CONFIG
     people = {person.uid: person for person in STAFF}
-
-    def __init__(self, *, rundir_parent: Path):
-        # slapdtest puts its run folder in $TMP or the working directory.
-        self.TMPDIR = str(rundir_parent)
-        super().__init__()
-
-    def setup_rundir(self):
-        super().setup_rundir()
-        overlay = Path(self.testrundir) / "memberof.ldif"
-        overlay.write_text(MEMBEROF_OVERLAY)
-        self.openldap_schema_files = (
-            "core.ldif",
-            "cosine.ldif",
-            "inetorgperson.ldif",
-            str(overlay),
-        )
 
     def load_company(self) -> None:
         """Add the tree, the people, a search account, then the groups (last, so the
         overlay writes each member's `memberOf`)."""
-        text = io.StringIO()
-        writer = ldif.LDIFWriter(text)
-        for dn, entry in _company_entries():
-            writer.unparse(dn, entry)
-        self.ldapadd(text.getvalue())
-
-    def stop_serving(self) -> None:
-        """Stop slapd as an outage would; the data stays for `serve_again`."""
-        self.terminate()
-        self.wait()
-
-    def serve_again(self) -> None:
-        self.resume()
-
-    def freeze(self) -> None:
-        """Keep the port open but answer nothing, like a hung server."""
-        os.kill(self._proc.pid, signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        os.kill(self._proc.pid, signal.SIGCONT)
-
-
-def _entry(**attributes) -> dict[str, list[bytes]]:
-    return {
-        name: [v.encode() for v in (value if isinstance(value, list | tuple) else [value])]
-        for name, value in attributes.items()
-    }
+        self.add_entries(_company_entries())
 
 
 def _company_entries() -> list[tuple[str, dict]]:

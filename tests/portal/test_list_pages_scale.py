@@ -16,8 +16,8 @@ from cloud.models import Host, Region
 from maintenance.models import MaintenanceRun, MaintenanceTask
 from monitoring.models import Alert, Incident
 from pools.models import VM, VMPool
-from portal.benchmarks import SMALL_WORLD, TINY_WORLD, build_world, table_rows
 from portal.models import AuditEvent
+from portal.scale import SMALL_WORLD, TINY_WORLD, build_world, table_rows
 from tests.factories import UserFactory
 
 LIST_PAGES = [

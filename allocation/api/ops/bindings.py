@@ -7,7 +7,13 @@ from rest_framework import serializers, viewsets
 
 from allocation.models import Allocator, Binding, Terminal
 from pools.models import VM, VMPool
-from portal.api.resources import OpsPagination, PortalPageField, QueryFilters, named, query_filters
+from portal.api.resources import (
+    DeferredJoinPagination,
+    PortalPageField,
+    QueryFilters,
+    named,
+    query_filters,
+)
 from portal.roles import Role
 
 
@@ -72,7 +78,8 @@ class BindingViewSet(viewsets.ReadOnlyModelViewSet):
 
     read_role = Role.VIEWER
     serializer_class = BindingSerializer
-    pagination_class = OpsPagination
+    # A page of a hundred thousand bindings must not join them all.
+    pagination_class = DeferredJoinPagination
 
     def get_queryset(self):
         bindings = Binding.objects.select_related(

@@ -21,6 +21,7 @@ from allocation.services import (
 )
 from monitoring.connects import connect_record
 from monitoring.metrics import CONNECT_SECONDS, CONNECTS
+from portal.client_ip import client_ip
 
 from .parsers import SmallJSONParser
 from .serializers import (
@@ -117,7 +118,7 @@ class ConnectView(ThinClientView):
             terminal_serial=data["terminal"],
             request=request._request,
             request_id=getattr(request._request, "id", ""),
-            source_ip=request.META.get("REMOTE_ADDR"),
+            source_ip=client_ip(request),
             retry_after=settings.THIN_CLIENT_RETRY_AFTER,
         )
         self.result = result

@@ -2,7 +2,7 @@
 database (by default 10,000 VMs, 200 hosts and 20,000 terminals), and how many
 SQL queries each costs.
 
-It builds the world (`portal.benchmarks`), signs in an administrator and asks
+It builds the world (`portal.scale`), signs in an administrator and asks
 every page through Django's test client, in process, so the figures are the
 server's own time (middleware, view, queries, template) without a network or a
 web server. Each view of a page is asked once to warm up and then `--repeat`
@@ -30,7 +30,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from cloud.models import Region
-from portal.benchmarks import WorldSize, build_world, table_rows
+from portal.scale import WorldSize, build_world, table_rows
 
 LIST_PAGES = [
     "/regions/",
@@ -49,7 +49,7 @@ LIST_PAGES = [
 OTHER_PAGES = ["/", "/helpdesk/?q=user1"]
 CSV_EXPORT = "/vms/?format=csv"
 # The world's sizes that options set (`--audit-events` for `audit_events`); the
-# others follow them (`_fit`).
+# others follow them (`WorldSize.fitted`).
 SIZE_OPTIONS = (
     "vms", "hosts", "terminals", "regions", "pools", "users", "allocators",
     "bindings", "audit_events", "alerts", "incidents", "tasks", "runs",
@@ -212,7 +212,7 @@ class Command(BaseCommand):
     # -- setting up -----------------------------------------------------------------
 
     def _world(self, options) -> None:
-        size = _fit(WorldSize(**{name: options[name] for name in SIZE_OPTIONS}))
+        size = WorldSize(**{name: options[name] for name in SIZE_OPTIONS}).fitted()
         exists = Region.objects.filter(name="bench-r000").exists()
         if options["reuse_world"]:
             if not exists:
@@ -441,18 +441,3 @@ class Command(BaseCommand):
                 "These pages failed: "
                 + ", ".join(f"{m.url} ({m.note or m.error or m.status})" for m in failures)
             )
-
-
-def _fit(size: WorldSize) -> WorldSize:
-    """The other counts follow the few the options set, so that `--vms 2000` alone
-    still gives a world that holds together (no more bindings than VMs, …)."""
-    values = {f: getattr(size, f) for f in size.__dataclass_fields__}
-    values["bindings"] = min(values["bindings"], values["vms"], values["terminals"])
-    values["users"] = max(values["users"], values["bindings"])
-    values["items_per_run"] = min(values["items_per_run"], values["vms"])
-    values["unclosed_alerts"] = min(values["unclosed_alerts"], values["alerts"])
-    values["unclosed_incidents"] = min(values["unclosed_incidents"], values["incidents"])
-    values["released_bindings"] = min(values["released_bindings"], values["bindings"] * 2)
-    values["swaps"] = min(values["swaps"], values["bindings"])
-    values["connects"] = min(values["connects"], max(10, values["bindings"]))
-    return WorldSize(**values)
