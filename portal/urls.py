@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("allocation.urls")),
     path("", include("pools.urls")),
     path("", include("maintenance.urls")),
+    path("", include("simulation.urls")),
     path("", include("portal.page_urls")),
     path("login/", StaffLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "allocation",
     "maintenance",
     "monitoring",
+    "simulation",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,5 @@
+"""Pages of the simulations."""
+
+app_name = "simulation"
+
+urlpatterns: list = []
