@@ -24,7 +24,7 @@ def region_sync_hosts(region_id: int) -> dict:
 
 @shared_task
 def hosts_poll_agents() -> dict:
-    if region_queues_enabled():
+    if region_queues_enabled() and settings.HOST_AGENT_TOKEN:
         # Hosts of a disabled region keep reporting, as without region queues.
         return regions_fan_out(
             region_poll_agents, enabled_only=False, expires=settings.HOST_AGENT_INTERVAL

@@ -62,13 +62,15 @@ def broker_queue_lengths(
 
 
 def celery_queue_lengths() -> dict[str, int] | None:
-    """`broker_queue_lengths` for the broker and queues the Celery app uses."""
+    """`broker_queue_lengths` for the broker and queues the Celery app uses (with
+    region queues on, each region's too)."""
     from portal.celery import app
+    from portal.celery_routing import region_queue_names
 
     conf = app.conf
     return broker_queue_lengths(
         broker_url=conf.broker_url or "",
-        queues=celery_queue_names(conf),
+        queues=list(dict.fromkeys(celery_queue_names(conf) + region_queue_names())),
         transport_options=dict(conf.broker_transport_options or {}),
     )
 

@@ -11,7 +11,8 @@ from cloud.choices import HostState
 from cloud.models import Host, Region
 
 from .choices import BOOTING_STATES, VMState
-from .models import VM, SchedulingPolicy, Shift, VMPool
+from .flavors import class_extra_specs
+from .models import VM, FeatureClass, SchedulingPolicy, Shift, VMPool
 from .placement import HostLoad, Unit
 from .prewarm import (
     HostFacts,
@@ -219,3 +220,30 @@ def prewarm_inputs() -> tuple[list[ShiftDemand], dict, dict, Limits]:
 def prewarm_plan() -> Plan:
     """The boot-storm plan of every shift, from the facts as they are now."""
     return plan_prewarm(*prewarm_inputs())
+
+
+def feature_class_summaries() -> QuerySet[FeatureClass]:
+    """Every feature class with the number of its pools, most urgent first."""
+    return FeatureClass.objects.annotate(pool_count=Count("pools")).order_by("-urgency", "name")
+
+
+def feature_class_pool_rows(feature_class: FeatureClass) -> list[dict]:
+    """The class's pools, each with what the last apply to flavors did to its
+    flavor and whether the flavor is known to carry the class's specs as they
+    are now (an edit of the class since the apply makes it stale)."""
+    wanted = class_extra_specs(feature_class)
+    last = {entry.get("pool"): entry for entry in feature_class.flavors_outcome or []}
+    rows = []
+    for pool in feature_class.pools.select_related("region").order_by("region__name", "name"):
+        outcome = last.get(pool.name)
+        rows.append(
+            {
+                "pool": pool,
+                "outcome": outcome,
+                "in_effect": bool(outcome)
+                and outcome.get("status") in ("changed", "unchanged")
+                and outcome.get("flavor") == pool.flavor
+                and outcome.get("after") == wanted,
+            }
+        )
+    return rows

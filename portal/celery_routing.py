@@ -43,6 +43,19 @@ def region_queue(region_name: str) -> str:
     return f"{QUEUE_PREFIX}{region_name}"
 
 
+def region_queue_names() -> list[str]:
+    """The queues of every region when region queues are on (for the queue-depth
+    metric: a region whose worker is missing shows as a growing queue)."""
+    if not region_queues_enabled():
+        return []
+    from cloud.models import Region
+
+    return [
+        region_queue(name)
+        for name in Region.objects.order_by("name").values_list("name", flat=True)
+    ]
+
+
 # -- from a task's argument to its region ----------------------------------------
 
 

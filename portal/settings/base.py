@@ -200,6 +200,11 @@ SPECTACULAR_SETTINGS = {
 THIN_CLIENT_RETRY_AFTER = env.int("THIN_CLIENT_RETRY_AFTER", default=10)
 SPICE_TICKET_TTL = env.int("SPICE_TICKET_TTL", default=120)
 
+# The CPU scheduling section of a host's page: seconds of host time simulated per
+# variant (short, so the first view stays quick) and how long the result is cached.
+SCHEDULER_SIM_SECONDS = env.float("SCHEDULER_SIM_SECONDS", default=5.0)
+SCHEDULER_SIM_CACHE_SECONDS = env.int("SCHEDULER_SIM_CACHE_SECONDS", default=3600)
+
 # "text" for people, "json" for a log shipper: one JSON object per line, with the
 # request id (portal/logging.py).
 LOG_FORMAT = env.str("LOG_FORMAT", default="text").lower()

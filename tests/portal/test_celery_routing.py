@@ -193,8 +193,9 @@ def test_a_published_task_lands_on_its_regions_queue(world, routing_on, publishe
     ],
 )
 def test_periodic_jobs_fan_out_one_task_per_region(
-    world, routing_on, published, job, per_region, disabled_too
+    world, routing_on, published, settings, job, per_region, disabled_too
 ):
+    settings.HOST_AGENT_TOKEN = "agent-token"
     result = job()
 
     regions = [name for name in ("east", "north", "west") if disabled_too or name != "north"]
@@ -290,3 +291,22 @@ def test_deleting_one_regions_expired_quarantine(world):
 
     assert VM.objects.get(pool=world["west_pool"]).state == VMState.DELETED
     assert VM.objects.get(pool=world["east_pool"]).state == VMState.QUARANTINED
+
+
+def test_without_an_agent_token_the_agent_poll_does_not_fan_out(world, routing_on, published):
+    assert cloud_tasks.hosts_poll_agents()["polled"] == 0
+    assert published == []
+
+
+def test_the_queue_depth_metric_reads_every_regions_queue(world, settings, monkeypatch):
+    from monitoring import queues
+
+    asked = []
+    monkeypatch.setattr(
+        queues, "broker_queue_lengths", lambda *, queues, **kwargs: asked.append(queues) or {}
+    )
+    settings.CELERY_REGION_QUEUES = False
+    queues.celery_queue_lengths()
+    settings.CELERY_REGION_QUEUES = True
+    queues.celery_queue_lengths()
+    assert asked == [[DEFAULT], [DEFAULT, "region.east", "region.north", "region.west"]]

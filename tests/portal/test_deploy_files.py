@@ -326,3 +326,12 @@ def test_the_entry_point_runs_manage_commands(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_the_readme_documents_every_deployment_variable():
+    readme = (ROOT / "README.md").read_text()
+    gunicorn = set(re.findall(r'"(GUNICORN_[A-Z_]+)"', (DEPLOY / "gunicorn.conf.py").read_text()))
+    names = {*env_example(), *gunicorn, "TRUSTED_PROXIES", "CELERY_REGION_QUEUES"}
+    names |= {"DESKOPS_WS_BIND", "DESKOPS_WS_PORT", "PROMETHEUS_MULTIPROC_DIR"}
+    missing = sorted(name for name in names if f"`{name}`" not in readme)
+    assert missing == [], missing
