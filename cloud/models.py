@@ -144,6 +144,11 @@ class SimulatedRegion(models.Model):
     api_failure_rate = models.FloatField(
         default=0.0, help_text="Share of API calls that fail as if the cloud were down, 0..1."
     )
+    flavor_extra_specs = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The simulated flavors' extra specs: flavor name to {key: value}.",
+    )
 
     def __str__(self) -> str:
         return f"simulation of {self.region}"

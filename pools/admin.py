@@ -6,7 +6,8 @@ from .services import shift_delete
 
 @admin.register(FeatureClass)
 class FeatureClassAdmin(admin.ModelAdmin):
-    list_display = ("name", "label", "weight", "urgency")
+    list_display = ("name", "label", "weight", "urgency", "cpu_cap_percent", "boost_factor")
+    readonly_fields = ("flavors_applied_at", "flavors_outcome")
 
 
 @admin.register(VMPool)

@@ -4,7 +4,7 @@ from django import forms
 
 from cloud.models import Host, Region
 
-from .models import PoolSchedule, SchedulingPolicy, Shift, VMPool
+from .models import FeatureClass, PoolSchedule, SchedulingPolicy, Shift, VMPool
 
 
 class PoolForm(forms.ModelForm):
@@ -123,3 +123,18 @@ class ShiftForm(forms.ModelForm):
         if data.get("starts_at") and data.get("starts_at") == data.get("ends_at"):
             self.add_error("ends_at", "The shift must not start and end at the same time.")
         return data
+
+
+class FeatureClassForm(forms.ModelForm):
+    """A class's priority: its weight (placement and CPU weight), urgency, CPU cap
+    and boost. The name stays: the demo, scripts and the API refer to it."""
+
+    class Meta:
+        model = FeatureClass
+        fields = ["label", "weight", "urgency", "cpu_cap_percent", "boost_factor"]
+        labels = {"cpu_cap_percent": "CPU cap (%)"}
+
+
+class FeatureClassCreateForm(FeatureClassForm):
+    class Meta(FeatureClassForm.Meta):
+        fields = ["name", *FeatureClassForm.Meta.fields]

@@ -10,12 +10,41 @@ from .choices import VMState
 
 class FeatureClass(models.Model):
     """The kind of user a VM serves (the paper's F: supervisor, VIP agent, agent).
-    `weight` feeds placement; a higher `urgency` is served first when it matters."""
+
+    `weight` feeds placement (F in the dynamic priority) and is also the class's
+    relative CPU weight on the hypervisor; `cpu_cap_percent` caps what one vCPU of
+    the class may take; a higher `urgency` is served first when it matters (refill
+    order). `boost_factor` is the paper's boost: the CPU scheduler simulation puts
+    a vCPU whose factor is above 0 on the BOOST queue. On OpenStack, weight and cap
+    reach the hypervisor as flavor extra specs (pools/flavors.py); the boost has
+    no KVM counterpart. `flavors_outcome` is what the last "apply to flavors" did,
+    pool by pool."""
 
     name = models.SlugField(max_length=32, unique=True)
     label = models.CharField(max_length=64)
-    weight = models.FloatField(default=1.0, validators=[MinValueValidator(0.0)])
-    urgency = models.PositiveSmallIntegerField(default=1)
+    weight = models.FloatField(
+        default=1.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(100.0)],
+        help_text="F: placement weight and relative CPU weight (1 = an ordinary VM).",
+    )
+    urgency = models.PositiveSmallIntegerField(
+        default=1, help_text="Higher is served first (pools of the class refill first)."
+    )
+    cpu_cap_percent = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(100)],
+        help_text="Most CPU time one vCPU may use, in % of one physical CPU; 0: uncapped.",
+    )
+    boost_factor = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(10)],
+        help_text="Boost factor: slices a vCPU may run from the BOOST queue per credit "
+        "refill; 0: never boosted.",
+    )
+    flavors_applied_at = models.DateTimeField(null=True, blank=True)
+    flavors_outcome = models.JSONField(
+        default=list, blank=True, help_text="Per pool, what the last apply to flavors did."
+    )
 
     class Meta:
         ordering = ["-urgency", "name"]

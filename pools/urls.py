@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import hosts, pools, prewarm, regions, vms
+from .views import feature_classes, hosts, pools, prewarm, regions, vms
 
 app_name = "pools"
 
@@ -24,6 +24,13 @@ urlpatterns = [
     path("hosts/<int:pk>/", hosts.host_edit, name="host-edit"),
     path("hosts/<int:pk>/clear/", hosts.host_clear, name="host-clear"),
     path("scheduling/", regions.scheduling, name="scheduling"),
+    path("classes/", feature_classes.featureclass_list, name="featureclass-list"),
+    path("classes/<int:pk>/", feature_classes.featureclass_edit, name="featureclass-edit"),
+    path(
+        "classes/<int:pk>/apply/",
+        feature_classes.featureclass_apply,
+        name="featureclass-apply",
+    ),
     path("regions/", regions.region_list, name="region-list"),
     path("regions/<int:pk>/", regions.region_edit, name="region-edit"),
 ]

@@ -15,6 +15,7 @@ DETAIL_PAGES = {
     "maintenance.maintenancetask": "maintenance:task-detail",
     "monitoring.alert": "monitoring:alert-detail",
     "monitoring.incident": "monitoring:incident-detail",
+    "pools.featureclass": "pools:featureclass-edit",
     "pools.vm": "pools:vm-detail",
     "pools.vmpool": "pools:pool-detail",
 }

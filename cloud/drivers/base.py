@@ -132,3 +132,18 @@ class CloudDriver(ABC):
     @abstractmethod
     def list_hosts(self) -> list[HostInfo]:
         """The region's hypervisors with their capacity and usage."""
+
+    def flavor_extra_specs(self, flavor: str) -> dict[str, str]:
+        """The extra specs of the flavor of that name (all of them, as strings);
+        `CloudError` if the region has no such flavor. Clouds without flavor extra
+        specs refuse with `CloudError`."""
+        raise CloudError("This cloud has no flavor extra specs.")
+
+    def flavor_update_extra_specs(
+        self, flavor: str, *, set_specs: dict[str, str], unset: list[str] | tuple = ()
+    ) -> dict[str, str]:
+        """Set some extra specs of a flavor and remove others (removing one it does
+        not have is not an error); keys named in neither stay as they are. Returns
+        the flavor's extra specs afterwards. On Nova they reach a server when it is
+        booted (or resized): a running server keeps the copy it was booted with."""
+        raise CloudError("This cloud has no flavor extra specs.")

@@ -51,6 +51,7 @@ MV_VOLUMES = "2.79"
 MV_EVACUATE = "2.95"  # the evacuated server is left SHUTOFF on its new host
 MV_SPICE_DIRECT = "2.99"  # spice-direct consoles, tls_port in console tokens
 MV_BROWSER_CONSOLE = "2.6"  # remote-consoles API
+MV_EXTRA_SPECS = "2.86"  # Nova validates extra spec keys and values it knows
 
 # Overcommit ratios assumed when Placement cannot be asked: Nova's usual
 # production settings for a desktop cloud (CPU 1:2, memory 1:1.2), the same as
@@ -388,6 +389,50 @@ class OpenStackDriver(CloudDriver):
         return self._call(
             "list flavors", lambda: [f.name for f in self.connection.compute.flavors()]
         )
+
+    def flavor_extra_specs(self, flavor: str) -> dict[str, str]:
+        return self._extra_specs(self._flavor_id(flavor), flavor)
+
+    def _extra_specs(self, flavor_id: str, flavor: str) -> dict[str, str]:
+        answer = self._request(
+            "compute",
+            "GET",
+            f"/flavors/{flavor_id}/os-extra_specs",
+            microversion=MV_EXTRA_SPECS,
+            what=f"extra specs of flavor {flavor}",
+        )
+        return {key: str(value) for key, value in answer.get("extra_specs", {}).items()}
+
+    def flavor_update_extra_specs(
+        self, flavor: str, *, set_specs: dict[str, str], unset: list[str] | tuple = ()
+    ) -> dict[str, str]:
+        """A POST merges the keys to set into the flavor's; each key to remove is
+        a DELETE of its own. At microversion 2.86 Nova checks the keys and values
+        it knows (`quota:cpu_shares` must be a number, say) and refuses the whole
+        POST with a 400 otherwise, which arrives here as a `CloudError`. Changing
+        extra specs needs an admin account (Nova's default policy)."""
+        flavor_id = self._flavor_id(flavor)
+        if set_specs:
+            self._request(
+                "compute",
+                "POST",
+                f"/flavors/{flavor_id}/os-extra_specs",
+                json={"extra_specs": {key: str(value) for key, value in set_specs.items()}},
+                microversion=MV_EXTRA_SPECS,
+                what=f"set extra specs of flavor {flavor}",
+            )
+        for key in unset:
+            try:
+                self._request(
+                    "compute",
+                    "DELETE",
+                    f"/flavors/{flavor_id}/os-extra_specs/{key}",
+                    microversion=MV_EXTRA_SPECS,
+                    what=f"remove extra spec {key} of flavor {flavor}",
+                )
+            except ServerNotFound:
+                pass  # already gone: what was asked for
+        return self._extra_specs(flavor_id, flavor)
 
     def list_images(self) -> list[str]:
         return self._call("list images", lambda: [i.name for i in self.connection.image.images()])

@@ -275,6 +275,29 @@ class SimulatedCloud(CloudDriver):
             server=None
         )
 
+    # -- flavors ---------------------------------------------------------------
+
+    def flavor_extra_specs(self, flavor: str) -> dict[str, str]:
+        """The simulated cloud knows every flavor a pool names; one that was never
+        given extra specs has none."""
+        simulation = self._api_call()
+        return dict(simulation.flavor_extra_specs.get(flavor, {}))
+
+    def flavor_update_extra_specs(
+        self, flavor: str, *, set_specs: dict[str, str], unset: list[str] | tuple = ()
+    ) -> dict[str, str]:
+        self._api_call()
+        with transaction.atomic():
+            # Locked: two updates of different flavors must not lose each other's.
+            simulation = SimulatedRegion.objects.select_for_update().get(region=self.region)
+            specs = dict(simulation.flavor_extra_specs.get(flavor, {}))
+            specs.update({key: str(value) for key, value in set_specs.items()})
+            for key in unset:
+                specs.pop(key, None)
+            simulation.flavor_extra_specs = {**simulation.flavor_extra_specs, flavor: specs}
+            simulation.save(update_fields=["flavor_extra_specs"])
+        return specs
+
     # -- hosts -----------------------------------------------------------------
 
     def list_hosts(self) -> list[HostInfo]:

@@ -9,7 +9,8 @@ from cloud.models import Host, Region
 from portal.api.resources import PortalPageField, QueryFilters, choice_list, named
 
 from ..choices import VMState
-from ..models import VM, PoolSchedule, VMPool
+from ..flavors import class_extra_specs
+from ..models import VM, FeatureClass, PoolSchedule, VMPool
 from ..selectors import pool_target
 
 
@@ -87,6 +88,36 @@ class HostSerializer(serializers.ModelSerializer):
 
     def get_failed(self, host: Host) -> bool:
         return host.failed_at is not None
+
+
+class FeatureClassSerializer(serializers.ModelSerializer):
+    """A feature class with its CPU priority and the flavor extra specs it sets."""
+
+    pool_count = serializers.IntegerField(read_only=True, help_text="Pools of the class.")
+    extra_specs = serializers.SerializerMethodField(
+        help_text="The flavor extra specs the class sets on its pools' flavors."
+    )
+    url = PortalPageField("pools.featureclass")
+
+    class Meta:
+        model = FeatureClass
+        fields = [
+            "id",
+            "name",
+            "label",
+            "weight",
+            "urgency",
+            "cpu_cap_percent",
+            "boost_factor",
+            "extra_specs",
+            "pool_count",
+            "flavors_applied_at",
+            "url",
+        ]
+        read_only_fields = fields
+
+    def get_extra_specs(self, feature_class: FeatureClass) -> dict[str, str]:
+        return class_extra_specs(feature_class)
 
 
 class PoolSerializer(serializers.ModelSerializer):

@@ -12,8 +12,9 @@ from portal.api.resources import OpsPagination, query_filters
 from portal.roles import Role
 
 from ..models import VM
-from ..selectors import pool_summaries
+from ..selectors import feature_class_summaries, pool_summaries
 from .serializers import (
+    FeatureClassSerializer,
     HostFilters,
     HostSerializer,
     PoolDetailSerializer,
@@ -156,3 +157,17 @@ class VMViewSet(InventoryViewSet):
                 | Q(server_id__icontains=text)
             )
         return vms
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List feature classes, most urgent first"),
+    retrieve=extend_schema(summary="Read one feature class, with its flavor extra specs"),
+)
+class FeatureClassViewSet(InventoryViewSet):
+    """Feature classes (the paper's F): placement weight, urgency, CPU cap and
+    boost, and the flavor extra specs they set on OpenStack."""
+
+    serializer_class = FeatureClassSerializer
+
+    def get_queryset(self):
+        return feature_class_summaries()

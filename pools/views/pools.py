@@ -14,6 +14,7 @@ from portal.roles import Role, has_role, role_required
 from portal.services import audit_record
 
 from ..choices import ALIVE_STATES, VMState
+from ..flavors import class_extra_specs
 from ..forms import PoolForm, PoolScheduleForm
 from ..models import FeatureClass, PoolSchedule, VMPool
 from ..selectors import pool_summaries, pool_target
@@ -125,6 +126,7 @@ def pool_detail(request, pk):
         "pool": pool,
         "form": form,
         "current_target": pool_target(pool),
+        "class_specs": class_extra_specs(pool.feature_class),
         "schedule_form": PoolScheduleForm(),
         "vms": vms[:POOL_VMS_SHOWN],
         "vm_count": vms.count(),

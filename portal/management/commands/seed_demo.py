@@ -25,10 +25,11 @@ REGIONS = [
     ("west", "West region", "west-cmp", 5, "198.51.100"),
 ]
 FEATURE_CLASSES = [
-    # name, label, weight, urgency (the paper: VIP agent > agent > supervisor)
-    ("vip-agent", "VIP agent", 3.0, 3),
-    ("agent", "Agent", 2.0, 2),
-    ("supervisor", "Supervisor", 1.0, 1),
+    # name, label, weight, urgency, CPU cap %, boost factor
+    # (the paper: VIP agent > agent > supervisor)
+    ("vip-agent", "VIP agent", 3.0, 3, 0, 3),
+    ("agent", "Agent", 2.0, 2, 0, 1),
+    ("supervisor", "Supervisor", 1.0, 1, 50, 0),
 ]
 POOLS = [
     # name, label, region, class, flavor, vcpus, memory MB, target ready, boot cap
@@ -127,9 +128,16 @@ class Command(BaseCommand):
             regions[name] = region
 
         classes = {}
-        for name, label, weight, urgency in FEATURE_CLASSES:
+        for name, label, weight, urgency, cap, boost in FEATURE_CLASSES:
             classes[name], _ = FeatureClass.objects.get_or_create(
-                name=name, defaults={"label": label, "weight": weight, "urgency": urgency}
+                name=name,
+                defaults={
+                    "label": label,
+                    "weight": weight,
+                    "urgency": urgency,
+                    "cpu_cap_percent": cap,
+                    "boost_factor": boost,
+                },
             )
 
         pools = {}
