@@ -88,6 +88,7 @@ def directory_authenticate(request, *, username: str, password: str) -> "Abstrac
         if not user.is_active:
             return None
         if hasattr(user, "ldap_user"):
+            _refresh_user_fields(user=user)
             _remember_dn(user=user)
         return user
     unreachable = [error for error in errors if isinstance(error, UNREACHABLE)]
@@ -107,6 +108,26 @@ def _authenticate_noting_errors(
     finally:
         _login_errors.reset(token)
     return user, errors
+
+
+def _refresh_user_fields(*, user: "AbstractBaseUser") -> None:
+    """Copy the names and mail the directory has just sent onto the user, saving
+    only the fields that changed.
+
+    django-auth-ldap can do this itself (`AUTH_LDAP_ALWAYS_UPDATE_USER`), but it
+    then saves the whole user row at every login, changed or not; the settings turn
+    that off (it still fills in a user it creates) and this takes its place."""
+    attrs = user.ldap_user.attrs or {}  # case-insensitive; None if unreadable
+    changed = []
+    for field, attribute in user.ldap_user.settings.USER_ATTR_MAP.items():
+        values = attrs.get(attribute)
+        if not values:  # as django-auth-ldap does: a missing value changes nothing
+            continue
+        if getattr(user, field) != values[0]:
+            setattr(user, field, values[0])
+            changed.append(field)
+    if changed:
+        user.save(update_fields=changed)
 
 
 def _remember_dn(*, user: "AbstractBaseUser") -> None:

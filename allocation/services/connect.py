@@ -186,7 +186,9 @@ def _serve(
         session = DesktopSession.objects.create(
             user=user, terminal=terminal, vm=vm, binding=binding, client_ip=source_ip
         )
-        sessions_end_superseded(binding=binding, keep=session)
+        if not claimed_now:
+            # A binding made just now has no earlier session to replace.
+            sessions_end_superseded(binding=binding, keep=session)
 
     try:
         console = desktop_console(vm=vm)

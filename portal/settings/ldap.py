@@ -119,6 +119,9 @@ def directory_settings(
         ),
         "AUTH_LDAP_USER_ATTRLIST": user_attrs,
         "AUTH_LDAP_USER_ATTR_MAP": {"first_name": "givenName", "last_name": "sn", "email": "mail"},
+        # A known user's fields are refreshed by allocation.directory, which saves
+        # only what changed, instead of the whole row at every login.
+        "AUTH_LDAP_ALWAYS_UPDATE_USER": False,
         "AUTH_LDAP_CONNECTION_OPTIONS": _connection_options(
             timeout=timeout, ca_cert_file=ca_cert_file
         ),

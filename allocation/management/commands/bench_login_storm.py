@@ -11,6 +11,7 @@ It builds its world in the PostgreSQL database it is pointed at; run it through
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -133,6 +134,8 @@ class Command(BaseCommand):
         server.start()
         try:
             server.warm_up()
+            load_before = os.getloadavg()[0]
+            client_started = resource.getrusage(resource.RUSAGE_CHILDREN)
             subprocess.run(  # noqa: S603 (our own interpreter and module)
                 [
                     sys.executable,
@@ -148,8 +151,12 @@ class Command(BaseCommand):
                 cwd=settings.BASE_DIR,
                 check=True,
             )
+            client_done = resource.getrusage(resource.RUSAGE_CHILDREN)
         finally:
             server.stop()
+        # gunicorn's master reaps its workers and is reaped here, so the CPU time of
+        # the whole server (warm-up included) is in this process's children now.
+        server_done = resource.getrusage(resource.RUSAGE_CHILDREN)
 
         result = json.loads(answers_path.read_text())
         answers = [Answer(**answer) for answer in result["answers"]]
@@ -164,6 +171,11 @@ class Command(BaseCommand):
                 given_twice=given_twice,
                 shared_in_database=shared,
             )
+        )
+        self.stdout.write(
+            f"CPU per connect:         server {_cpu(client_done, server_done) / clients * 1000:.1f}"
+            f" ms, load generator {_cpu(client_started, client_done) / clients * 1000:.1f} ms"
+            f" ({os.cpu_count()} cores; load average {load_before:.1f} before the storm)"
         )
         if profiled:
             profile_path = workdir / "profile.json"
@@ -190,3 +202,8 @@ class Command(BaseCommand):
                 client.flushdb()
             finally:
                 client.close()
+
+
+def _cpu(before, after) -> float:
+    """CPU seconds (user and system) spent by reaped children between two samples."""
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
