@@ -3,6 +3,7 @@ server they skip with the reason, except in CI (CI=true), where a skipped tier i
 a failure."""
 
 import os
+from contextlib import contextmanager
 
 import pytest
 from django.core.servers.basehttp import ThreadedWSGIServer
@@ -47,6 +48,27 @@ def _broker_in_memory():
     app.conf.broker_url = "memory://"
     app.conf.broker_transport_options = {}
     app.conf.task_always_eager = False
+
+
+@contextmanager
+def celery_broker(url: str):
+    """Point the Celery app at another broker for a moment. The app keeps its
+    connection and producer pools once made, so they are dropped on the way in and
+    out; otherwise the first broker a test used would serve every later test."""
+    from portal.celery import app
+
+    def drop_pools():
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    saved = app.conf.broker_url
+    app.conf.broker_url = url
+    drop_pools()
+    try:
+        yield app
+    finally:
+        app.conf.broker_url = saved
+        drop_pools()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from cloud.models import Region, SimulatedRegion
 from pools.choices import VMState
 from pools.models import VM
 from portal.models import AuditEvent
+from tests.conftest import celery_broker
 from tests.factories import (
     AllocatorFactory,
     Desk,
@@ -219,14 +220,11 @@ def test_terminals_at_other_sites_are_served_by_site_rules(client, desk):
 def test_a_broker_that_is_down_does_not_fail_the_connect(
     client, desk, django_capture_on_commit_callbacks, caplog
 ):
-    from portal.celery import app
-
-    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens there
-    try:
-        with django_capture_on_commit_callbacks(execute=True) as callbacks:
-            response = connect(client, desk.connect_body())
-    finally:
-        app.conf.broker_url = "memory://"
+    with (
+        celery_broker("redis://127.0.0.1:1/0"),  # nothing listens there
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+    ):
+        response = connect(client, desk.connect_body())
     assert response.status_code == 200
     assert callbacks, "the connect queues a refill behind the VM it handed out"
     assert "could not queue refill" in caplog.text

@@ -15,7 +15,8 @@ from pools.choices import VMState
 from pools.models import VM
 from tests.conftest import require
 
-pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
+# On PostgreSQL (its tier), as the storm needs row locks shared by many processes.
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def redis_answers() -> bool:

@@ -16,8 +16,7 @@ from monitoring.models import Alert, ConnectRecord, Incident, ProbeResult
 from monitoring.queues import broker_queue_lengths, celery_queue_names
 from pools.choices import VMState
 from pools.models import VM
-from portal.celery import app
-from tests.conftest import require
+from tests.conftest import celery_broker, require
 from tests.factories import RegionFactory, VMFactory, VMPoolFactory
 from tests.monitoring.test_metrics import scrape, value
 
@@ -145,7 +144,8 @@ def redis_broker():
 
 
 def test_redis_queue_lengths_count_every_waiting_message(redis_broker):
-    sender = Celery("deskops-test", broker=REDIS_URL)
+    # Not the current app: tasks queued by later tests must keep using the project's.
+    sender = Celery("deskops-test", broker=REDIS_URL, set_as_current=False)
     try:
         for _ in range(3):
             sender.send_task("pools.tasks.pools_refill_all")
@@ -188,12 +188,8 @@ def test_the_scrape_reports_the_apps_broker_backlog(client, sqla_broker):
         queue.put({"task": "x"})
         queue.put({"task": "y"})
         queue.close()
-    saved = app.conf.broker_url
-    app.conf.broker_url = sqla_broker
-    try:
+    with celery_broker(sqla_broker):
         samples = scrape(client)
-    finally:
-        app.conf.broker_url = saved
 
     assert value(samples, "deskops_celery_queue_length", queue="celery") == 2
 
@@ -207,12 +203,8 @@ def test_the_scrape_reports_the_apps_broker_backlog(client, sqla_broker):
     ],
 )
 def test_an_unreadable_broker_leaves_the_figure_out(client, broker_url):
-    saved = app.conf.broker_url
-    app.conf.broker_url = broker_url
-    try:
+    with celery_broker(broker_url):
         samples = scrape(client)
-    finally:
-        app.conf.broker_url = saved
 
     assert not any(name == "deskops_celery_queue_length" for name, _ in samples)
     assert "deskops_sessions_open" in {name for name, _ in samples}
