@@ -90,6 +90,7 @@ def directory_authenticate(request, *, username: str, password: str) -> "Abstrac
         if hasattr(user, "ldap_user"):
             _refresh_user_fields(user=user)
             _remember_dn(user=user)
+            user.directory_groups = _mirrored_groups(user=user)
         return user
     unreachable = [error for error in errors if isinstance(error, UNREACHABLE)]
     if unreachable:
@@ -128,6 +129,19 @@ def _refresh_user_fields(*, user: "AbstractBaseUser") -> None:
             changed.append(field)
     if changed:
         user.save(update_fields=changed)
+
+
+def _mirrored_groups(*, user: "AbstractBaseUser") -> frozenset[str] | None:
+    """The names of the user's Django groups right after this login, when the login
+    has just mirrored every directory group onto them (`AUTH_LDAP_MIRROR_GROUPS`
+    true, no exceptions): then they are exactly the directory's group names, which
+    django-auth-ldap has already read, and allocator matching need not read them
+    back. None when mirroring is off or partial: the database has the answer."""
+    ldap_settings = user.ldap_user.settings
+    if ldap_settings.MIRROR_GROUPS is not True or ldap_settings.MIRROR_GROUPS_EXCEPT:
+        return None
+    # As django-auth-ldap mirrors them: an empty name makes no group.
+    return frozenset(filter(None, user.ldap_user.group_names))
 
 
 def _remember_dn(*, user: "AbstractBaseUser") -> None:

@@ -13,13 +13,18 @@ def login_facts(*, user: AbstractBaseUser, terminal: Terminal | None) -> LoginFa
     """What allocator rules are matched against: the user's groups and directory DN
     (as of their last directory login), the terminal's site and tags. During a
     directory login the DN the directory has just given is used as it is, rather
-    than read back from the profile the login has just written."""
+    than read back from the profile the login has just written, and so are the
+    groups the login has just mirrored (`directory_groups`, see
+    `allocation.directory`)."""
     ldap_user = getattr(user, "ldap_user", None)
     dn = ldap_user.dn if ldap_user is not None else None
     if dn is None:
         dn = DirectoryProfile.objects.filter(user=user).values_list("dn", flat=True).first()
+    groups = getattr(user, "directory_groups", None)
+    if groups is None:
+        groups = frozenset(user.groups.values_list("name", flat=True))
     return LoginFacts(
-        groups=frozenset(user.groups.values_list("name", flat=True)),
+        groups=groups,
         site=terminal.site.name if terminal and terminal.site_id else None,
         terminal_tags=frozenset(terminal.tags or []) if terminal else frozenset(),
         dn=dn or "",

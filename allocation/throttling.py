@@ -4,20 +4,24 @@ client (or someone at it) cannot guess passwords at full speed."""
 from django.conf import settings
 
 from allocation.errors import TooManyAttempts
-from portal.lockout import failure_record, failures_clear, failures_exceeded
+from portal.lockout import failure_counts, failure_record, failures_clear
 
 _NAMESPACE = "login-failures"
 
 
-def login_attempt_check(*, username: str, terminal_serial: str) -> None:
+def login_attempt_check(*, username: str, terminal_serial: str) -> bool:
     """Refuse the attempt (429) while the user or the terminal is over its limit of
-    failed logins in the current window."""
+    failed logins in the current window. Otherwise answer whether the user has
+    failures counted, which a successful login then clears: most logins have none,
+    and need not pay for a cache operation that deletes nothing."""
     limits = [
         ("user", username.casefold(), settings.LOGIN_FAILURES_PER_USER),
         ("terminal", terminal_serial, settings.LOGIN_FAILURES_PER_TERMINAL),
     ]
-    if failures_exceeded(_NAMESPACE, limits):
+    counts = failure_counts(_NAMESPACE, limits)
+    if any(count >= limit for count, (_, _, limit) in zip(counts, limits, strict=True)):
         raise TooManyAttempts(retry_after=settings.LOGIN_FAILURE_WINDOW)
+    return counts[0] > 0
 
 
 def login_failure_record(*, username: str, terminal_serial: str) -> None:

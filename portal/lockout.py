@@ -15,11 +15,18 @@ def _key(namespace: str, kind: str, name: str) -> str:
     return f"{namespace}:{kind}:{hashlib.sha256(name.encode()).hexdigest()}"
 
 
+def failure_counts(namespace: str, limits: list[tuple[str, str, int]]) -> list[int]:
+    """The failures counted against each (kind, name, limit), in order, read in one
+    cache operation."""
+    keys = [_key(namespace, kind, name) for kind, name, _ in limits]
+    counts = cache.get_many(keys)
+    return [counts.get(key, 0) for key in keys]
+
+
 def failures_exceeded(namespace: str, limits: list[tuple[str, str, int]]) -> bool:
     """Whether any (kind, name) has reached its limit of failures."""
-    keys = {_key(namespace, kind, name): limit for kind, name, limit in limits}
-    counts = cache.get_many(list(keys))
-    return any(counts.get(key, 0) >= limit for key, limit in keys.items())
+    counts = failure_counts(namespace, limits)
+    return any(count >= limit for count, (_, _, limit) in zip(counts, limits, strict=True))
 
 
 def failure_record(namespace: str, names: list[tuple[str, str]], *, window: int) -> None:

@@ -99,12 +99,13 @@ def desktop_connect(
     connection info. With no VM ready the answer is `preparing` and a refill is
     queued. If the cloud fails while the console is fetched, a VM claimed by this
     call goes back to the pool, so a failed connect loses nothing."""
-    login_attempt_check(username=username, terminal_serial=terminal_serial)
+    user_failures = login_attempt_check(username=username, terminal_serial=terminal_serial)
     user = directory_authenticate(request, username=username, password=password)
     if user is None or not user.is_active:
         login_failure_record(username=username, terminal_serial=terminal_serial)
         raise InvalidCredentials()
-    login_success_record(username=username)
+    if user_failures:
+        login_success_record(username=username)
     terminal = terminal_check_in(serial=terminal_serial, source_ip=source_ip)
     allocator = allocator_for(user=user, terminal=terminal)
     if allocator is None:
@@ -144,7 +145,9 @@ def _serve(
     with transaction.atomic():
         # One allocation per user at a time: a user who connects twice at once
         # waits here and then finds the binding the first call made.
-        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        get_user_model().objects.select_for_update().filter(pk=user.pk).values_list(
+            "pk", flat=True
+        ).first()
         binding = binding_active_for(allocator=allocator, user=user, terminal=terminal)
         claimed_now = False
         if binding is not None and binding.vm.state != VMState.IN_USE:

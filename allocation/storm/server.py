@@ -5,6 +5,7 @@ production, on a free loopback port, in an environment of the benchmark's own
 import http.client
 import json
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -133,6 +134,19 @@ class Gunicorn:
         finally:
             connection.close()
 
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds (user and system) spent so far by the running server: the
+        master and its live workers, read from /proc. Sampled before and after the
+        storm, it leaves out what starting the workers cost (importing Django and
+        the apps takes each one a couple of seconds), which the server's total
+        would spread over the connects. None where there is no /proc."""
+        if self.process is None:
+            return None
+        try:
+            return sum(_proc_cpu(pid) for pid in [self.process.pid, *_children(self.process.pid)])
+        except OSError:
+            return None
+
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
@@ -143,3 +157,15 @@ class Gunicorn:
             logger.warning("gunicorn did not stop in time; killing it")
             self.process.kill()
             self.process.wait()
+
+
+def _children(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children]
+
+
+def _proc_cpu(pid: int) -> float:
+    # Fields 14 and 15 of /proc/PID/stat are user and system time in clock ticks;
+    # the command name (field 2) may hold spaces, so count from after it.
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -46,9 +46,10 @@ class SimulatedCloud(CloudDriver):
         )
         return simulation
 
-    def _api_call(self) -> SimulatedRegion:
-        """Every API call starts here: it pays the injected latency and may fail."""
-        simulation = self._simulation()
+    def _api_call(self, simulation: SimulatedRegion | None = None) -> SimulatedRegion:
+        """Every API call starts here: it pays the injected latency and may fail.
+        A caller that has already read the region's knobs passes them in."""
+        simulation = simulation or self._simulation()
         if simulation.api_latency_ms:
             time.sleep(simulation.api_latency_ms / 1000)
         if simulation.api_failure_rate and self.rng.random() < simulation.api_failure_rate:
@@ -239,8 +240,20 @@ class SimulatedCloud(CloudDriver):
         logger.info("simulated server %s evacuated to %s", server.id, target.name)
 
     def spice_console(self, server_id: str) -> SpiceConsole:
-        self._api_call()
-        server = self._server(server_id)
+        # Each connect asks for a console: the server, its host and the region's
+        # fault knobs are read together, and the call is then paid for and may fail
+        # (an unknown server included) just as every other call does.
+        try:
+            server = SimServer.objects.select_related("host", "region__simulation").get(
+                pk=uuid.UUID(str(server_id)), region=self.region
+            )
+        except (ValueError, SimServer.DoesNotExist):
+            server = None
+        known = getattr(server.region, "simulation", None) if server is not None else None
+        self._api_call(known)
+        if server is None:
+            raise ServerNotFound(f"No server {server_id} in {self.region.name}.")
+        server = self._advance(server)
         if server.status != ServerStatus.ACTIVE:
             raise CloudError(f"Server {server_id} has no console while it is {server.status}.")
         return SpiceConsole(

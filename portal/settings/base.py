@@ -240,6 +240,9 @@ FLOATING_IDLE_TIMEOUT = env.int("FLOATING_IDLE_TIMEOUT", default=900)
 # The cache holds login failure counts; set CACHE_URL (e.g. redis://…) when several
 # web processes serve thin clients so they share one count.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://deskops")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # The same cache, without a new Redis client object per operation (portal/cache.py).
+    CACHES["default"]["BACKEND"] = "portal.cache.RedisCache"
 # Largest thin-client request body accepted, in bytes.
 THIN_CLIENT_MAX_BODY = env.int("THIN_CLIENT_MAX_BODY", default=4096)
 

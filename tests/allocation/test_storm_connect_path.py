@@ -7,13 +7,18 @@ from unittest import mock
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from allocation.directory import directory_authenticate
 from allocation.models import DirectoryProfile
+from allocation.selectors import login_facts
 from allocation.services import desktop_connect
+from allocation.throttling import login_attempt_check, login_failure_record
+from cloud.choices import HostState
+from cloud.models import Host
 from pools.choices import VMState
 from pools.models import VM
 from pools.services import pools_refill_soon, vm_claim_ready
@@ -179,3 +184,98 @@ def test_a_new_binding_has_no_earlier_session_to_end_and_a_reconnect_ends_it():
     assert first.claimed and not second.claimed
     assert first.session.ended_reason == "superseded"
     assert second.session.ended_at is None
+
+
+# The claim on PostgreSQL: one statement
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_claim_is_one_statement_that_takes_the_longest_idle_vm(pool):
+    fill_pool(pool, 3)
+    oldest = VM.objects.filter(pool=pool, state=VMState.READY).order_by("ready_at", "pk").first()
+
+    with CaptureQueriesContext(connection) as queries:
+        vm = vm_claim_ready(pool=pool)
+
+    [claim] = [q["sql"] for q in queries.captured_queries]
+    assert claim.startswith("UPDATE") and "SKIP LOCKED" in claim and "RETURNING" in claim
+    assert vm.pk == oldest.pk
+    stored = VM.objects.get(pk=vm.pk)
+    assert (vm.state, vm.assigned_at, vm.name) == (stored.state, stored.assigned_at, stored.name)
+
+
+def test_a_claim_skips_a_vm_on_a_host_that_is_down_and_ends_when_none_is_left(pool):
+    fill_pool(pool, 2)
+    first, second = VM.objects.filter(pool=pool).order_by("ready_at", "pk")
+    VM.objects.filter(pk=first.pk).update(host_name="cmp-down")
+    VM.objects.filter(pk=second.pk).update(host_name="cmp-up")
+    Host.objects.create(region=pool.region, name="cmp-down", state=HostState.DOWN)
+    Host.objects.create(region=pool.region, name="cmp-up", state=HostState.UP)
+
+    assert vm_claim_ready(pool=pool).pk == second.pk
+    assert vm_claim_ready(pool=pool) is None
+    assert VM.objects.get(pk=first.pk).state == VMState.READY
+
+
+# The directory's groups, read once
+
+
+@pytest.mark.ldap
+def test_a_directory_login_matches_allocators_on_the_groups_it_has_just_mirrored(
+    use_directory, slapd
+):
+    use_directory()
+    person = slapd.people["qzhao"]
+    user = directory_authenticate(None, username=person.uid, password=person.password)
+
+    with CaptureQueriesContext(connection) as queries:
+        facts = login_facts(user=user, terminal=None)
+
+    assert facts.groups == person.groups == set(user.groups.values_list("name", flat=True))
+    assert not [q for q in queries.captured_queries if "auth_group" in q["sql"]]
+
+
+@pytest.mark.ldap
+def test_with_partial_mirroring_the_groups_come_from_the_database(use_directory, slapd, settings):
+    use_directory()
+    settings.AUTH_LDAP_MIRROR_GROUPS = ["agents"]
+    person = slapd.people["qzhao"]  # in agents and supervisors
+    local = Group.objects.create(name="local-only")
+    user = User.objects.create(username=person.uid)
+    user.groups.add(local)
+
+    user = directory_authenticate(None, username=person.uid, password=person.password)
+    facts = login_facts(user=user, terminal=None)
+
+    # Only "agents" is mirrored; a group the directory does not manage stays.
+    assert facts.groups == {"agents", "local-only"}
+
+
+def test_a_local_login_reads_its_groups_from_the_database(django_user_model):
+    user = django_user_model.objects.create_user("breakglass", password="x" * 16)
+    user.groups.add(Group.objects.create(name="it-staff"))
+
+    user = directory_authenticate(None, username="breakglass", password="x" * 16)
+
+    assert login_facts(user=user, terminal=None).groups == {"it-staff"}
+
+
+# The failed-login count: read once, cleared only when there is one
+
+
+def test_a_login_without_failures_makes_one_cache_read_and_no_delete():
+    with mock.patch.object(cache, "delete", wraps=cache.delete) as delete:
+        assert login_attempt_check(username="wli", terminal_serial="TC-1") is False
+        assert delete.call_count == 0
+
+
+def test_a_successful_connect_clears_the_failures_counted_before_it():
+    desk = Desk.build()
+    login_failure_record(username=desk.user.username, terminal_serial=desk.terminal.serial)
+    assert login_attempt_check(username=desk.user.username, terminal_serial="other") is True
+
+    desktop_connect(
+        username=desk.user.username, password=PASSWORD, terminal_serial=desk.terminal.serial
+    )
+
+    assert login_attempt_check(username=desk.user.username, terminal_serial="other") is False

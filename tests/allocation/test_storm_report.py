@@ -1,7 +1,10 @@
 """The login storm's arithmetic: percentiles, throughput, answer counts and the
 check that no desktop was given to two users."""
 
+import os
+import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +18,7 @@ from allocation.storm.report import (
     storm_stats,
     vms_shared_in_database,
 )
+from allocation.storm.server import _proc_cpu
 from tests.factories import PASSWORD, Desk, UserFactory
 
 
@@ -119,3 +123,14 @@ def test_the_database_check_finds_a_vm_with_two_users_sessions():
     )
 
     assert vms_shared_in_database() == [f"VM {result.session.vm.pk} has open sessions of 2 users"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+def test_the_server_cpu_is_read_from_proc_as_the_kernel_counts_it():
+    sum(range(2_000_000))  # some CPU of our own to count
+
+    counted, measured = _proc_cpu(os.getpid()), time.process_time()
+
+    assert counted > 0
+    # Clock ticks are coarser than process_time(): allow a few of them.
+    assert abs(counted - measured) < 0.1

@@ -4,6 +4,8 @@ boots that take time, and the faults it is told to inject."""
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from cloud.choices import HostState
@@ -111,6 +113,28 @@ def test_spice_console_gives_distinct_ports_and_fresh_passwords():
     assert console_a.tls_port == console_a.port + 1
     assert console_a.password != cloud.spice_console(a).password
     assert console_a.expires_at > timezone.now()
+
+
+def test_a_console_is_one_read_and_still_pays_for_the_injected_faults():
+    region = RegionFactory(hosts=1)
+    cloud = driver_for(region)
+    server_id = cloud.create_server(spec("a"))
+    cloud.get_server(server_id)  # booted: the boot is over and written down
+
+    with CaptureQueriesContext(connection) as queries:
+        cloud.spice_console(server_id)
+    assert len(queries) == 1
+
+    SimulatedRegion.objects.filter(region=region).update(api_failure_rate=1.0)
+    with pytest.raises(CloudUnavailable):
+        cloud.spice_console(server_id)
+    with pytest.raises(CloudUnavailable):  # an unknown server fails the same way first
+        cloud.spice_console("00000000-0000-0000-0000-000000000000")
+    SimulatedRegion.objects.filter(region=region).update(api_failure_rate=0)
+    with pytest.raises(ServerNotFound):
+        cloud.spice_console("00000000-0000-0000-0000-000000000000")
+    with pytest.raises(ServerNotFound):
+        cloud.spice_console("not-a-uuid")
 
 
 def test_unknown_servers_are_not_found_and_delete_is_idempotent():

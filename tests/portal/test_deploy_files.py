@@ -195,7 +195,8 @@ def test_the_environment_example_gives_working_production_settings():
             "redis",
             True,
             ["127.0.0.1", "::1"],
-            "django.core.cache.backends.redis.RedisCache",
+            # Django's Redis cache, reusing its client objects (portal/cache.py).
+            "portal.cache.RedisCache",
             True,
         )
     )
