@@ -19,11 +19,12 @@ class OpsPagination(PageNumberPagination):
 
 
 class DeferredJoinPagination(OpsPagination):
-    """Pages of a list whose rows carry many joined objects: the page's ids are
-    found on the listed table alone (filters and order as asked), and only those
-    rows are then read with their joins. A database that joins before it sorts
-    (SQLite does) otherwise joins every row of a large table to show one page,
-    which costs seconds on a late page."""
+    """Pages of a long list, or of one whose rows carry many joined objects: the
+    page's ids are found on the listed table alone (filters and order as asked),
+    and only those rows are then read, with their joins. A database that joins
+    before it sorts (SQLite does) otherwise joins every row of a large table to
+    show one page, and a late page reads every wide row it skips; over the ids an
+    index on the order can answer by itself."""
 
     def paginate_queryset(self, queryset, request, view=None):
         ids = super().paginate_queryset(queryset.values_list("pk", flat=True), request, view)

@@ -6,8 +6,11 @@ with names a benchmark can aim at: users `<prefix>-user<n>`, VMs
 in one database.
 
 One module per part of the installation (`cloud`, `pools`, `people`, `bindings`,
-`monitoring`, `maintenance`, `audit`); `world` runs them in order; `sizes` holds
-the presets; `budgets` and `timing` serve the scale benchmark."""
+`monitoring`, `maintenance`, `audit`), sharing `context`; `world` runs them in
+order; `sizes` holds the presets and `options` the command-line options that set
+them. The scale benchmark (`manage.py bench_scale`) measures with `connects` and
+`reads`, against `budgets`, through `timing`; `html` reads pages for the page
+benchmark."""
 
 from .html import table_rows
 from .sizes import SCALE_WORLD, SMALL_WORLD, TINY_WORLD, WorldSize

@@ -23,13 +23,16 @@ AUDIT_ACTIONS = [
 
 
 def _events(ctx: Context, targets: dict, choices: list, weights: list):
-    for _ in range(ctx.size.audit_events):
+    # In the order of their times, as a real trail is written (a table whose rows
+    # lie in time order reads a range of times from neighbouring pages).
+    times = sorted(ctx.ago() for _ in range(ctx.size.audit_events))
+    for created_at in times:
         action, object_type = ctx.rng.choices(choices, weights)[0]
         obj = ctx.rng.choice(targets[object_type])
         actor = ctx.rng.choice(STAFF)
         by_staff = actor != "system"
         yield AuditEvent(
-            created_at=ctx.ago(),
+            created_at=created_at,
             actor=actor,
             action=action,
             object_type=object_type,

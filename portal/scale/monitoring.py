@@ -104,7 +104,9 @@ def build_incidents_and_alerts(ctx: Context) -> None:
 
 def _connect_records(ctx: Context):
     span = ctx.size.connect_minutes * 60
-    for i in range(ctx.size.connects):
+    # Oldest first, as connects are recorded.
+    ages = sorted((ctx.rng.uniform(0, span) for _ in range(ctx.size.connects)), reverse=True)
+    for i, age in enumerate(ages):
         outcome = ctx.rng.choices(["ready", "preparing", "cloud_unavailable"], [95, 4, 1])[0]
         terminal = ctx.terminals[i % len(ctx.terminals)]
         if outcome == "ready":
@@ -112,7 +114,7 @@ def _connect_records(ctx: Context):
         else:
             source = ConnectRecord.Source.NONE
         yield ConnectRecord(
-            at=ctx.now - timedelta(seconds=ctx.rng.uniform(0, span)),
+            at=ctx.now - timedelta(seconds=age),
             outcome=outcome,
             source=source,
             latency_ms=ctx.rng.lognormvariate(3.5, 0.6),

@@ -21,6 +21,7 @@ from .world import build_world
 DEFAULT_PASSWORD = "deskops-scale"  # noqa: S105 - a test world's, printed in the README
 DEFAULT_PREFIX = "scale"
 # Options named apart from their count: `--connects` is the benchmark's logins.
+# (Each count's value is kept as `world_<count>`, clear of the commands' own.)
 OPTION_NAMES = {"connects": "connect-records"}
 
 
@@ -32,7 +33,7 @@ def add_size_arguments(parser, defaults: WorldSize = SCALE_WORLD) -> None:
         option = OPTION_NAMES.get(field.name, field.name.replace("_", "-"))
         group.add_argument(
             f"--{option}",
-            dest=field.name,
+            dest=f"world_{field.name}",
             type=int,
             default=getattr(defaults, field.name),
             metavar="N",
@@ -40,7 +41,7 @@ def add_size_arguments(parser, defaults: WorldSize = SCALE_WORLD) -> None:
 
 
 def size_from_options(options: dict) -> WorldSize:
-    return WorldSize(**{f.name: options[f.name] for f in fields(WorldSize)}).fitted()
+    return WorldSize(**{f.name: options[f"world_{f.name}"] for f in fields(WorldSize)}).fitted()
 
 
 def database_holds_data() -> bool:

@@ -15,6 +15,7 @@ budget, unless `--no-fail`. Run it through `scripts/bench.sh scale`, with DEBUG
 off and, for PostgreSQL, `BENCH_DATABASE_URL`."""
 
 import logging
+import os
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -37,6 +38,7 @@ from portal.scale.reads import Reader
 from portal.scale.timing import Measure
 
 ADMIN = "bench-scale-admin"
+PARTS = ("api", "dashboard", "connect")
 
 
 class Command(BaseCommand):
@@ -57,6 +59,13 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--no-fail", action="store_true", help="Exit 0 even when a budget is missed."
+        )
+        parser.add_argument(
+            "--parts",
+            nargs="+",
+            choices=PARTS,
+            default=list(PARTS),
+            help="Measure only these parts (all by default).",
         )
 
     def handle(self, *args, **options):
@@ -83,13 +92,16 @@ class Command(BaseCommand):
             client = Client()
             client.force_login(admin)
             reader = Reader(client, repeat=options["repeat"], budgets=budgets)
-            measures = reader.api_lists() + reader.dashboard(admin)
-            measures += bench_connects(
-                prefix=options["prefix"],
-                password=options["password"],
-                count=options["connects"],
-                budgets=budgets,
-            )
+            parts = options["parts"]
+            measures = reader.api_lists() if "api" in parts else []
+            measures += reader.dashboard(admin) if "dashboard" in parts else []
+            if "connect" in parts:
+                measures += bench_connects(
+                    prefix=options["prefix"],
+                    password=options["password"],
+                    count=options["connects"],
+                    budgets=budgets,
+                )
         finally:
             request_log.setLevel(level)
         self._table(measures, options)
@@ -124,7 +136,8 @@ class Command(BaseCommand):
     def _table(self, measures: list[Measure], options) -> None:
         self.stdout.write(
             f"database: {connection.vendor}; reads asked once to warm up, then "
-            f"{options['repeat']} times; {options['connects']} connects"
+            f"{options['repeat']} times; {options['connects']} connects; "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         )
         self.stdout.write("")
         header = (
