@@ -142,6 +142,9 @@ class Binding(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # The bindings list and API sort newest first; history grows with every
+        # floating session, so the sort must not read every binding.
+        indexes = [models.Index(fields=["-created_at", "-id"], name="binding_newest_first")]
         constraints = [
             models.UniqueConstraint(
                 fields=["vm"], condition=ACTIVE_BINDING, name="one_active_binding_per_vm"
