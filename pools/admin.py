@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from .models import VM, FeatureClass, Shift, VMPool
-from .services import shift_delete
+from .services import shift_create, shift_delete, shift_update
 
 
 @admin.register(FeatureClass)
@@ -39,7 +39,25 @@ class ShiftAdmin(admin.ModelAdmin):
     search_fields = ("label",)
     readonly_fields = ("schedule",)
 
-    # Deleting goes through the service, so the shift's planned window goes too.
+    # Saving and deleting go through the services, so changes are audited like the
+    # planner page's and a deleted shift's planned window goes too.
+    def save_model(self, request, obj, form, change):
+        actor = request.user.get_username()
+        fields = {name: form.cleaned_data[name] for name in form.changed_data}
+        if change:
+            shift_update(shift=Shift.objects.get(pk=obj.pk), fields=fields, actor=actor)
+        else:
+            created = shift_create(
+                pool=obj.pool,
+                label=obj.label,
+                weekdays=obj.weekdays,
+                starts_at=obj.starts_at,
+                ends_at=obj.ends_at,
+                seats=obj.seats,
+                actor=actor,
+            )
+            obj.pk = created.pk
+
     def delete_model(self, request, obj):
         shift_delete(shift=obj, actor=request.user.get_username())
 

@@ -1,11 +1,20 @@
 """VM pools and the VMs in them."""
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from cloud.models import Region
 
 from .choices import VMState
+
+
+def validate_weekdays(value) -> None:
+    """A calendar's weekdays: a list of ISO weekday numbers, 1 (Monday) to 7."""
+    if not isinstance(value, list) or not all(
+        isinstance(day, int) and not isinstance(day, bool) and 1 <= day <= 7 for day in value
+    ):
+        raise ValidationError("Give a list of ISO weekdays, 1 = Monday … 7 = Sunday.")
 
 
 class FeatureClass(models.Model):
@@ -110,7 +119,9 @@ class PoolSchedule(models.Model):
 
     pool = models.ForeignKey(VMPool, on_delete=models.CASCADE, related_name="schedules")
     weekdays = models.JSONField(
-        default=list, help_text="ISO weekdays, 1 = Monday … 7 = Sunday; empty: every day."
+        default=list,
+        validators=[validate_weekdays],
+        help_text="ISO weekdays, 1 = Monday … 7 = Sunday; empty: every day.",
     )
     starts = models.TimeField()
     ends = models.TimeField(
@@ -212,6 +223,7 @@ class Shift(models.Model):
     weekdays = models.JSONField(
         default=list,
         blank=True,
+        validators=[validate_weekdays],
         help_text="ISO weekdays, 1 = Monday … 7 = Sunday; empty: every day.",
     )
     starts_at = models.TimeField(help_text="When the agents arrive: the seats are ready by then.")

@@ -67,8 +67,10 @@ def shift_update(*, shift: Shift, fields: dict, actor: str, request_id: str = ""
             raise ValueError(f"not a shift field: {name}")
         setattr(shift, name, sorted(set(value)) if name == "weekdays" else value)
     shift.full_clean()
-    # Only the changed fields: the link to the planned window is the plan's to set.
-    shift.save(update_fields=list(fields) or None)
+    # Only the changed fields: the link to the planned window is the plan's to set
+    # (a full save would write back a link a concurrent apply has just changed).
+    if fields:
+        shift.save(update_fields=list(fields))
     after = _describe(shift)
     if after != before:
         audit_record(
@@ -124,6 +126,25 @@ class ApplyResult:
         return text
 
 
+DAY_SECONDS = 24 * 3600
+
+
+def _seconds_after(earlier: time, later: time) -> int:
+    """Seconds from one time of day to the next occurrence of another (0 to a day)."""
+    seconds = (
+        (later.hour - earlier.hour) * 3600
+        + (later.minute - earlier.minute) * 60
+        + (later.second - earlier.second)
+    )
+    return seconds % DAY_SECONDS
+
+
+def _window_seconds(prewarm_start: time, shift_start: time, shift_end: time) -> int:
+    """How long a window from the pre-warm start to the shift's end would last."""
+    shift_length = _seconds_after(shift_start, shift_end) or DAY_SECONDS
+    return _seconds_after(prewarm_start, shift_start) + shift_length
+
+
 def _window(schedule: PoolSchedule | None) -> dict | None:
     if schedule is None:
         return None
@@ -167,6 +188,11 @@ def prewarm_apply(*, actor: str = SYSTEM_ACTOR, request_id: str = "") -> ApplyRe
             "ends": shift.ends_at,
             "target_ready": shift.seats,
         }
+        if _window_seconds(planned.prewarm_start, shift.starts_at, shift.ends_at) >= DAY_SECONDS:
+            # One calendar window lasts less than a day: when the lead and the shift
+            # together take a day or more, the window covers the pre-warming only, and
+            # during the shift the pool's own target applies.
+            wanted["ends"] = shift.starts_at
         if wanted["starts"] == wanted["ends"]:
             # Pre-warming would have to last the whole day: a window cannot say that.
             result.skipped.append(name)

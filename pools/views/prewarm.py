@@ -23,7 +23,7 @@ from .common import who
 def _day(request) -> int:
     """The weekday whose curves are drawn: `?day=1..7`, else today."""
     raw = request.GET.get("day", "")
-    if raw.isdigit() and 1 <= int(raw) <= 7:
+    if raw in {"1", "2", "3", "4", "5", "6", "7"}:
         return int(raw)
     return timezone.localtime().isoweekday()
 

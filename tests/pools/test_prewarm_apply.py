@@ -211,3 +211,40 @@ def test_the_plan_reads_every_shift(morning):
     plan = prewarm_plan()
     assert [p.shift.label for p in plan.shifts] == ["Morning"]
     assert plan.shifts[0].pool.boot_source.startswith("default")
+
+
+def test_a_window_that_would_last_a_day_or_more_covers_the_prewarming_only(pool, settings):
+    # A 14-hour shift with a 12-hour lead: 26 hours from the pre-warm start to the
+    # shift's end, which one calendar window cannot hold (it would read as 2 hours).
+    pool.max_concurrent_boots = 1
+    pool.save()
+    shift_create(
+        pool=pool, label="Long", weekdays=[2], starts_at=time(6, 0), ends_at=time(20, 0),
+        seats=500, actor="tester",
+    )  # fmt: skip
+    prewarm_apply(actor="tester")
+    window = PoolSchedule.objects.get()
+    assert (window.starts, window.ends) == (time(18, 0), time(6, 0))
+    assert window.weekdays == [1]
+
+
+def test_an_edit_that_changes_nothing_keeps_the_link_an_apply_just_wrote(morning):
+    stale = Shift.objects.get(pk=morning.pk)  # read before the apply
+    prewarm_apply(actor="tester")
+    shift_update(shift=stale, fields={}, actor="tester")
+    assert Shift.objects.get(pk=morning.pk).schedule_id is not None
+
+
+@pytest.mark.parametrize("weekdays", [[9], ["x"], [0], [True], "1,2", {"1": 1}])
+def test_weekdays_outside_1_to_7_are_refused(pool, weekdays):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        shift_create(
+            pool=pool, label="Bad", weekdays=weekdays, starts_at=time(8, 0),
+            ends_at=time(9, 0), seats=1, actor="tester",
+        )  # fmt: skip
+    with pytest.raises(ValidationError):
+        PoolSchedule(
+            pool=pool, weekdays=weekdays, starts=time(8), ends=time(9), target_ready=1
+        ).full_clean()

@@ -65,7 +65,7 @@ def test_a_viewer_reads_the_plan_and_its_chart_but_gets_no_forms(client, shift, 
     assert "No shift of this region starts on Wed" in client.get(f"{URL}?day=3").content.decode()
 
 
-@pytest.mark.parametrize("day", ["0", "8", "abc", "-1", "1.5", ""])
+@pytest.mark.parametrize("day", ["0", "8", "abc", "-1", "1.5", "", "%C2%B2", "%D9%A3"])
 def test_a_bad_day_falls_back_to_today(client, shift, day):
     assert login(client, "viewer").get(f"{URL}?day={day}").status_code == 200
 
@@ -179,3 +179,26 @@ def test_an_impossible_shift_says_why(client, pool):
     html = login(client, "viewer").get(f"{URL}?day=1").content.decode()
     assert "impossible" in html and f"the pool may hold at most {pool.max_size} VMs" in html
     assert "1 shift cannot be ready in time" in html
+
+
+def test_the_admin_refuses_bad_weekdays_and_audits_what_it_saves(client, pool):
+    from portal.models import AuditEvent
+
+    admin = login(client, "administrator")
+    form = {
+        "pool": pool.pk, "label": "Night", "starts_at": "22:00", "ends_at": "06:00",
+        "seats": "5",
+    }  # fmt: skip
+    bad = admin.post("/admin/pools/shift/add/", {**form, "weekdays": "[9]"})
+    assert bad.status_code == 200 and "ISO weekdays" in bad.content.decode()
+    assert not Shift.objects.exists()
+
+    admin.post("/admin/pools/shift/add/", {**form, "weekdays": "[1, 2]"})
+    shift = Shift.objects.get()
+    assert shift.weekdays == [1, 2]
+    admin.post(f"/admin/pools/shift/{shift.pk}/change/", {**form, "weekdays": "[3]", "seats": "7"})
+    assert Shift.objects.get().seats == 7
+    actions = list(
+        AuditEvent.objects.filter(object_id=str(shift.pk)).values_list("action", flat=True)
+    )
+    assert "shift.create" in actions and "shift.update" in actions
