@@ -7,8 +7,10 @@ from portal.celery_routing import region_queues_enabled, regions_fan_out
 from . import alert_notifications, alerts, recovery, retention
 from . import probe as login_probe
 
-# Seconds between two passes of the host-failure recovery (the beat schedule's).
-RECOVER_INTERVAL = 10
+# A region's recovery task may wait behind that region's refills: it stays valid
+# for a minute rather than one beat interval, so a busy queue delays moving users
+# off a dead host instead of dropping every pass (a pass is safe to run twice).
+RECOVER_EXPIRES = 60
 
 
 @shared_task
@@ -16,7 +18,7 @@ def hosts_recover_failed() -> dict:
     if region_queues_enabled():
         # With region queues on, each region's worker recovers its own hosts.
         return regions_fan_out(
-            region_recover_failed_hosts, enabled_only=False, expires=RECOVER_INTERVAL
+            region_recover_failed_hosts, enabled_only=False, expires=RECOVER_EXPIRES
         )
     return recovery.hosts_recover_failed()
 

@@ -202,6 +202,15 @@ def pools_refill_soon(pool_ids: list[int]) -> None:
             pool_refill.delay(pool_id)
         except Exception as exc:  # any broker error: the beat refill still comes
             logger.warning("could not queue refill of pool %s: %s", pool_id, exc)
+            if debounce:  # let the next connect try again rather than wait out the window
+                _refill_soon_forget(pool_id)
+
+
+def _refill_soon_forget(pool_id: int) -> None:
+    try:
+        cache.delete(f"pools:refill-soon:{pool_id}")
+    except Exception as exc:  # noqa: BLE001 - the cache being down is logged above
+        logger.warning("refill debounce unavailable: %s", exc)
 
 
 def _refill_soon_first(pool_id: int, seconds: int) -> bool:

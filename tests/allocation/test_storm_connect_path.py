@@ -122,6 +122,15 @@ def test_without_debounce_every_request_is_queued(settings, pool):
     assert delay.call_count == 2
 
 
+def test_a_refill_that_could_not_be_queued_is_asked_again_at_the_next_connect(settings, pool):
+    settings.POOL_REFILL_SOON_DEBOUNCE = 60
+    with mock.patch("pools.tasks.pool_refill.delay", side_effect=ConnectionError("down")):
+        pools_refill_soon([pool.pk])
+    with mock.patch("pools.tasks.pool_refill.delay") as delay:
+        pools_refill_soon([pool.pk])
+    delay.assert_called_once_with(pool.pk)
+
+
 def test_a_cache_that_is_down_does_not_stop_refill_requests(settings, pool):
     settings.POOL_REFILL_SOON_DEBOUNCE = 60
     with (
@@ -263,10 +272,14 @@ def test_a_local_login_reads_its_groups_from_the_database(django_user_model):
 # The failed-login count: read once, cleared only when there is one
 
 
-def test_a_login_without_failures_makes_one_cache_read_and_no_delete():
+def test_a_connect_without_failures_deletes_no_failure_count():
+    desk = Desk.build()
     with mock.patch.object(cache, "delete", wraps=cache.delete) as delete:
-        assert login_attempt_check(username="wli", terminal_serial="TC-1") is False
-        assert delete.call_count == 0
+        result = desktop_connect(
+            username=desk.user.username, password=PASSWORD, terminal_serial=desk.terminal.serial
+        )
+    assert result.status == "ready"
+    assert not [c for c in delete.call_args_list if "fail" in str(c.args[0])]
 
 
 def test_a_successful_connect_clears_the_failures_counted_before_it():
