@@ -2,7 +2,7 @@
 
 from .boots import host_clear_failures, pool_check_pause, pool_resume, vms_poll_boots
 from .claims import vm_claim_ready, vm_recycle, vm_return_to_pool
-from .feature_classes import feature_class_apply, feature_class_create, pool_apply_class_specs
+from .feature_classes import feature_class_apply, feature_class_create
 from .prewarm import prewarm_apply, shift_create, shift_delete, shift_update
 from .quarantine import vm_quarantine, vms_delete_expired_quarantine
 from .reconcile import region_reconcile, regions_reconcile
@@ -12,7 +12,6 @@ __all__ = [
     "feature_class_apply",
     "feature_class_create",
     "host_clear_failures",
-    "pool_apply_class_specs",
     "pool_check_pause",
     "pool_refill",
     "pool_resume",

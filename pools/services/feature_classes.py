@@ -210,21 +210,3 @@ def feature_class_apply(
             request_id=request_id,
         )
     return outcomes
-
-
-def pool_apply_class_specs(*, pool: VMPool, actor: str, request_id: str = "") -> FlavorOutcome:
-    """Set the extra specs of the pool's class on the pool's flavor alone (after
-    the pool moved to a new flavor, say), with the same rules and audit as
-    `feature_class_apply`."""
-    outcomes, wanted = _apply(pool.feature_class, [pool])
-    before, after = _audit_maps(outcomes)
-    after["specs"] = wanted
-    audit_record(
-        action="vmpool.apply_specs",
-        obj=pool,
-        actor=actor,
-        before=before,
-        after=after,
-        request_id=request_id,
-    )
-    return outcomes[0]

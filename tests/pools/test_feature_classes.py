@@ -22,7 +22,7 @@ from pools.flavors import (
     specs_change,
 )
 from pools.models import FeatureClass
-from pools.services import feature_class_apply, pool_apply_class_specs
+from pools.services import feature_class_apply
 from portal.models import AuditEvent
 from tests.factories import FeatureClassFactory, RegionFactory, UserFactory, VMPoolFactory
 
@@ -224,15 +224,6 @@ def test_a_class_without_pools_applies_to_nothing():
     vip = _class()
     assert feature_class_apply(feature_class=vip, actor="alice") == []
     assert AuditEvent.objects.filter(action="featureclass.apply_specs").count() == 1
-
-
-def test_one_pools_flavor_can_be_brought_in_line_alone():
-    pool = VMPoolFactory(feature_class=_class(), flavor="desk.large")
-    outcome = pool_apply_class_specs(pool=pool, actor="alice")
-    assert outcome.status == "changed"
-    assert _specs(pool.region, "desk.large") == {CPU_SHARES: "3072"}
-    event = AuditEvent.objects.get(action="vmpool.apply_specs")
-    assert event.object_id == str(pool.pk) and event.after["specs"] == {CPU_SHARES: "3072"}
 
 
 # -- pages ------------------------------------------------------------------------------

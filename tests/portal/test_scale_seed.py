@@ -164,3 +164,9 @@ def test_long_lists_page_through_every_row_once_in_order(client, url, model, ord
 
     assert body["count"] == model.objects.count()
     assert seen == list(model.objects.order_by(*order).values_list("pk", flat=True))
+
+
+@pytest.mark.parametrize("prefix", ["Ünï", "UPPER", "-dash", "a" * 21, "with space", ""])
+def test_a_prefix_that_would_not_make_clean_names_is_refused(prefix):
+    with pytest.raises(CommandError, match="--prefix"):
+        seed("--prefix", prefix)

@@ -104,6 +104,8 @@ class Command(BaseCommand):
                 )
         finally:
             request_log.setLevel(level)
+            # The reads' superuser is the benchmark's own: it does not stay behind.
+            get_user_model().objects.filter(username=ADMIN).delete()
         self._table(measures, options)
         self._verdict(measures, options["no_fail"])
 
@@ -131,6 +133,8 @@ class Command(BaseCommand):
         admin, _ = get_user_model().objects.get_or_create(
             username=ADMIN, defaults={"is_staff": True, "is_superuser": True}
         )
+        admin.set_unusable_password()
+        admin.save(update_fields=["password"])
         return admin
 
     def _table(self, measures: list[Measure], options) -> None:

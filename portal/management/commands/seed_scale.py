@@ -10,6 +10,8 @@ terminals, allocators or users) unless `--append` is given, which adds the world
 beside what is there under its own `--prefix` (a prefix already in use is
 refused)."""
 
+import re
+
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
@@ -48,8 +50,8 @@ class Command(BaseCommand):
         if problems:
             raise CommandError("; ".join(problems))
         prefix = options["prefix"]
-        if not prefix or not prefix.replace("-", "").isalnum():
-            raise CommandError("--prefix must be letters, digits and dashes.")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,19}", prefix or ""):
+            raise CommandError("--prefix must be 1 to 20 lower-case letters, digits and dashes.")
         if Region.objects.filter(name=f"{prefix}-r000").exists():
             raise CommandError(f"This database already holds a world with the prefix “{prefix}”.")
         if not options["append"] and database_holds_data():
