@@ -26,7 +26,8 @@ where it is silent):
   BOOST factors are reset to the class's value at every refill.
 - A cap (percent of one pCPU per vCPU) is enforced like KVM's CFS bandwidth
   (`quota:cpu_quota` per 100 ms `cpu_period`): a vCPU that used its quota is
-  parked until the next period starts.
+  parked until the next period starts, and so is one that wakes with its quota
+  used (its wake-up latency includes that wait).
 - A pCPU whose own queues hold nothing better than OVER takes the first waiting
   BOOST or UNDER vCPU from another pCPU's queue (work stealing); OVER vCPUs are
   only taken by a pCPU that would otherwise be idle (Xen's rule, so no pCPU idles
@@ -42,10 +43,11 @@ times from its own seeded stream, so the two variants replay the same demand."""
 
 import heapq
 import logging
-import math
 import random
 from collections import deque
 from dataclasses import dataclass, field
+
+from portal.stats import percentile
 
 from .workloads import ClassParams, MixEntry, Workload
 
@@ -185,12 +187,10 @@ class RunResult:
         return {c.name: c for c in self.classes}
 
 
-def percentile(values: list[int], share: float) -> float | None:
-    """Nearest-rank percentile; None without values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return float(ordered[max(0, math.ceil(share * len(ordered)) - 1)])
+def _p95(values: list[int]) -> float | None:
+    """Nearest-rank 95th percentile as a float; None without values."""
+    value = percentile(values, 95)
+    return None if value is None else float(value)
 
 
 def _mean(values: list[int]) -> float | None:
@@ -300,7 +300,17 @@ class CreditScheduler:
         # A batch vCPU never sleeps: its start is not a wake-up a user waits on.
         vcpu.woke_at = None if vcpu.vm.workload.cpu_bound else now
         vcpu.burst_woke_at = vcpu.woke_at
+        if self._at_cap(vcpu):
+            # Its last burst used the whole quota: it may not run before the next
+            # cap period, so it waits parked, not in a queue, and its wait counts.
+            vcpu.state = PARKED
+            return
         self._enqueue(vcpu, self.pcpus[vcpu.pcpu], slice_ended=False)
+
+    @staticmethod
+    def _at_cap(vcpu: VCpu) -> bool:
+        budget = vcpu.vm.cap_budget_ms
+        return bool(budget) and vcpu.cap_used >= budget
 
     def _enqueue(self, vcpu: VCpu, pcpu: PCpu, *, slice_ended: bool) -> None:
         """Put a runnable vCPU at the tail of its priority's queue, or into BOOST
@@ -355,6 +365,11 @@ class CreditScheduler:
 
     def _dispatch(self, pcpu: PCpu, now: int) -> None:
         vcpu = self._pick(pcpu)
+        # A vCPU that used its quota is parked, never dispatched: running it for
+        # 0 ms would record a wake-up latency it did not have.
+        while vcpu is not None and self._at_cap(vcpu):
+            vcpu.state = PARKED
+            vcpu = self._pick(pcpu)
         if vcpu is None:
             return
         vcpu.state = RUNNING
@@ -422,8 +437,7 @@ class CreditScheduler:
                 pcpu.running = None
                 self._push_wake(vcpu, now + vcpu.rng.randint(*workload.think_ms))
                 return
-        budget = vcpu.vm.cap_budget_ms
-        if budget and vcpu.cap_used >= budget:
+        if self._at_cap(vcpu):
             vcpu.state = PARKED
             pcpu.running = None
             return
@@ -515,9 +529,9 @@ class CreditScheduler:
                     vcpus=stats.vcpus,
                     wakeups=len(stats.latencies),
                     latency_mean_ms=_mean(stats.latencies),
-                    latency_p95_ms=percentile(stats.latencies, 0.95),
+                    latency_p95_ms=_p95(stats.latencies),
                     response_mean_ms=_mean(stats.responses),
-                    response_p95_ms=percentile(stats.responses, 0.95),
+                    response_p95_ms=_p95(stats.responses),
                     cpu_ms_per_s=stats.cpu_ms / seconds,
                     bursts_per_s=stats.bursts / seconds,
                 )

@@ -7,6 +7,7 @@ import logging
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Count
 
 from cloud.models import Host
 from pools.choices import VMState
@@ -37,20 +38,17 @@ def class_params(feature_class: FeatureClass) -> ClassParams:
 def host_mix(host: Host) -> list[MixEntry]:
     """The host's booted VMs as a mix: one entry per (feature class, vCPUs), each
     running its class's workload (supervisors mixed, everyone else interactive)."""
-    counts: dict[tuple[int, int], int] = {}
-    classes: dict[int, FeatureClass] = {}
-    vms = (
+    rows = (
         VM.objects.filter(
             pool__region_id=host.region_id, host_name=host.name, state__in=SIMULATED_STATES
         )
-        .select_related("pool__feature_class")
-        .only("pool__vcpus", "pool__feature_class")
+        .values("pool__feature_class_id", "pool__vcpus")
+        .annotate(count=Count("id"))
+        # No model ordering may leak into the GROUP BY and split the groups.
+        .order_by()
     )
-    for vm in vms:
-        feature_class = vm.pool.feature_class
-        classes[feature_class.pk] = feature_class
-        key = (feature_class.pk, vm.pool.vcpus)
-        counts[key] = counts.get(key, 0) + 1
+    counts = {(r["pool__feature_class_id"], r["pool__vcpus"]): r["count"] for r in rows}
+    classes = FeatureClass.objects.in_bulk({class_pk for class_pk, _ in counts})
     mix = []
     for (class_pk, vcpus), count in sorted(counts.items()):
         params = class_params(classes[class_pk])

@@ -7,8 +7,9 @@ The day is one seeded event stream, the same for every policy:
 - seats of three feature classes (VIP agent, agent, supervisor; the weights F and
   flavors of the demo cloud) working a morning and an afternoon shift that
   overlap in the early afternoon, the peak;
-- pools that pre-warm each shift's desktops from an hour before it starts and
-  keep a small buffer of ready desktops during the day; agents arriving around
+- pools that pre-warm each shift's desktops from `prewarm_lead_minutes` (90 by
+  default) before it starts and keep a small buffer of ready desktops during the
+  day; agents arriving around
   the shift start (the login surge) take ready desktops or wait for a boot;
 - help-desk swaps of broken desktops during the day (the old VM is deleted, the
   user gets a fresh one);
@@ -37,6 +38,8 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+
+from portal.stats import percentile
 
 from .replay_policies import POLICIES, Policy
 
@@ -234,20 +237,11 @@ def coefficient_of_variation(values: Sequence[float]) -> float:
     return math.sqrt(variance) / mean
 
 
-def percentile(values: Sequence[float], share: float) -> float:
-    """Nearest-rank percentile (`share` in 0..1); 0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, math.ceil(share * len(ordered)))
-    return ordered[rank - 1]
-
-
 def summary(values: Sequence[float]) -> dict:
     return {
         "count": len(values),
         "mean": round(statistics.fmean(values), 1) if values else 0.0,
-        "p95": round(percentile(values, 0.95), 1),
+        "p95": round(percentile(values, 95), 1) if values else 0.0,
         "max": round(max(values), 1) if values else 0.0,
     }
 

@@ -19,9 +19,10 @@ from .replay_services import placement_run_create, replay_config
 
 def _shown_run(request) -> PlacementRun | None:
     """`?run=<id>` when given (a run that does not exist is a 404), else the
-    latest finished run."""
+    latest finished run. A value that is not a plain decimal id is ignored."""
     raw = request.GET.get("run", "")
-    if raw.isdigit():
+    # isdigit() alone accepts "²" and other Unicode digits that int() rejects.
+    if raw.isascii() and raw.isdigit():
         return get_object_or_404(PlacementRun, pk=int(raw))
     return placement_run_latest_done()
 

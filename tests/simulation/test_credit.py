@@ -8,7 +8,6 @@ from simulation.credit import (
     PERIODIC,
     CreditScheduler,
     compare,
-    percentile,
     simulate,
 )
 from simulation.workloads import (
@@ -151,6 +150,26 @@ def test_a_cap_limits_the_cpu_share():
     # Alone on the CPU it could take all of it; the cap leaves it 25 ms per 100 ms.
     assert result.by_class()["capped"].cpu_ms_per_s == 250
     assert result.utilisation == pytest.approx(0.25)
+
+
+def test_a_vcpu_that_wakes_with_its_cap_used_waits_for_the_next_period():
+    scheduler = started()
+    half = ClassParams("half", "Half", cpu_cap_percent=50)
+    # Each 50 ms burst uses exactly the 50 ms quota of a 100 ms period, and the
+    # next wake-up comes 10 ms later, still inside the period.
+    hits_cap = Workload("hits-cap", burst_ms=(50, 50), think_ms=(10, 10))
+    scheduler.add_vm("a", half, hits_cap, start_ms=0)
+    scheduler.run(201)
+    # Woken at 60 and 160, it first runs when the next period starts (the other
+    # dispatches are the same burst going on after crossing into OVER).
+    dispatched = [t for t, _ in names(scheduler)]
+    assert 100 in dispatched and 200 in dispatched
+    assert [t for t in dispatched if t % 100 >= 50] == []
+    stats = scheduler.stats["half"]
+    assert stats.latencies == [0, 40, 40]
+    assert stats.responses == [50, 90]
+    result = scheduler.result().by_class()["half"]
+    assert result.latency_p95_ms == 40
 
 
 @pytest.mark.parametrize("accounting", ["paper", PERIODIC])
@@ -310,10 +329,16 @@ def test_both_variants_replay_the_same_demand_on_the_default_mix():
         assert change.boost.cpu_ms_per_s == pytest.approx(change.credit.cpu_ms_per_s, rel=0.1)
 
 
-def test_percentile_is_nearest_rank():
-    assert percentile(list(range(1, 101)), 0.95) == 95
-    assert percentile([3], 0.95) == 3
-    assert percentile([], 0.95) is None
+def test_the_p95_figures_are_nearest_rank_and_none_without_values():
+    scheduler = started()
+    scheduler.add_vm("a", PLAIN, ONE_SHORT_BURST, start_ms=0)
+    scheduler.run(10)
+    stats = scheduler.stats["plain"]
+    stats.latencies = list(range(1, 101))
+    stats.responses = []
+    figures = scheduler.result().by_class()["plain"]
+    assert figures.latency_p95_ms == 95.0 and isinstance(figures.latency_p95_ms, float)
+    assert figures.response_p95_ms is None
 
 
 def test_a_mix_is_parsed_and_bad_ones_are_refused():

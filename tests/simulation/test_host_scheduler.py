@@ -57,6 +57,19 @@ def test_a_hosts_mix_counts_its_booted_vms_by_class(busy_host):
     assert mix[0].feature_class.boost_factor == 3 and mix[0].feature_class.xen_weight == 768
 
 
+def test_a_hosts_mix_takes_two_queries_however_many_vms(busy_host, django_assert_num_queries):
+    # The counts are grouped by the database; the classes come in one more query.
+    with django_assert_num_queries(2):
+        mix = host_mix(busy_host)
+    assert sum(e.count for e in mix) == 9
+
+
+def test_a_host_without_booted_vms_has_an_empty_mix(django_assert_num_queries):
+    host = Host.objects.create(region=RegionFactory(hosts=0), name="cmp-empty", vcpus=4)
+    with django_assert_num_queries(1):
+        assert host_mix(host) == []
+
+
 def test_the_command_prints_both_variants_of_the_default_mix(tmp_path):
     out = tmp_path / "out.txt"
     svg = tmp_path / "charts" / "scheduler.svg"

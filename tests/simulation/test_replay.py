@@ -16,7 +16,7 @@ from simulation.replay import (
     build_day,
     coefficient_of_variation,
     compare,
-    percentile,
+    summary,
 )
 from simulation.replay_policies import (
     EPOCH,
@@ -189,10 +189,10 @@ def test_the_coefficient_of_variation():
     assert coefficient_of_variation([0.0, 0.0]) == 0.0
 
 
-def test_the_percentile_is_nearest_rank():
-    assert percentile(list(range(1, 101)), 0.95) == 95
-    assert percentile([7.0], 0.95) == 7.0
-    assert percentile([], 0.95) == 0.0
+def test_a_summary_takes_the_nearest_rank_p95():
+    assert summary(list(range(1, 101))) == {"count": 100, "mean": 50.5, "p95": 95, "max": 100}
+    assert summary([7.0])["p95"] == 7.0
+    assert summary([]) == {"count": 0, "mean": 0.0, "p95": 0.0, "max": 0.0}
 
 
 def test_every_policy_replays_the_same_day(small_report):

@@ -116,3 +116,12 @@ def test_an_unknown_run_is_a_404_and_a_bad_run_id_is_ignored(client):
     viewer = _as(client, "viewer")
     assert viewer.get(f"{URL}?run=999").status_code == 404
     assert viewer.get(f"{URL}?run=abc").status_code == 200
+
+
+@pytest.mark.parametrize("raw", ["%C2%B2", "%D9%A3", "abc", "-1", "1.5", "%20"])
+def test_a_run_id_that_is_not_a_plain_number_is_ignored(client, small_report, raw):
+    # "²" and "٣" (Arabic-Indic three) pass str.isdigit() but int() rejects the first.
+    run = placement_run_record(report=small_report, actor="simulate_placement")
+    response = _as(client, "viewer").get(f"{URL}?run={raw}")
+    assert response.status_code == 200
+    assert response.context["run"] == run
