@@ -83,6 +83,28 @@ def fits(host: HostView, unit: UnitView) -> bool:
     )
 
 
+def host_load(h: "HostView") -> HostLoad:
+    """A simulated host as the portal's placement sees it."""
+    return HostLoad(
+        name=h.name,
+        group=h.group,
+        up=h.up,
+        vcpus=h.vcpus,
+        memory_mb=h.memory_mb,
+        cpu_allocation_ratio=h.cpu_allocation_ratio,
+        ram_allocation_ratio=h.ram_allocation_ratio,
+        vcpus_used=h.vcpus_used,
+        memory_mb_used=h.memory_mb_used,
+        response_ms=h.response_ms,
+        boots_in_flight=h.boots_in_flight,
+        boot_cap=h.boot_cap,
+        failures_in_row=0,
+        last_placed_at=(
+            EPOCH + timedelta(seconds=h.last_placed_at) if h.last_placed_at is not None else None
+        ),
+    )
+
+
 def dynamic_priority(*, mu: float, max_failures: int) -> Policy:
     """The portal's placement. When no host can be chosen but some host has room
     (every such host is at its boot cap), the request waits for a boot to end;
@@ -95,29 +117,7 @@ def dynamic_priority(*, mu: float, max_failures: int) -> Policy:
         open_hosts = [h for h in hosts if h.boots_in_flight < h.boot_cap and fits(h, unit)]
         if not open_hosts:
             return WAIT if any(fits(h, unit) for h in hosts) else REFUSED
-        loads = [
-            HostLoad(
-                name=h.name,
-                group=h.group,
-                up=h.up,
-                vcpus=h.vcpus,
-                memory_mb=h.memory_mb,
-                cpu_allocation_ratio=h.cpu_allocation_ratio,
-                ram_allocation_ratio=h.ram_allocation_ratio,
-                vcpus_used=h.vcpus_used,
-                memory_mb_used=h.memory_mb_used,
-                response_ms=h.response_ms,
-                boots_in_flight=h.boots_in_flight,
-                boot_cap=h.boot_cap,
-                failures_in_row=0,
-                last_placed_at=(
-                    EPOCH + timedelta(seconds=h.last_placed_at)
-                    if h.last_placed_at is not None
-                    else None
-                ),
-            )
-            for h in open_hosts
-        ]
+        loads = [host_load(h) for h in open_hosts]
         decision = place(
             loads,
             Unit(vcpus=unit.vcpus, memory_mb=unit.memory_mb, weight=unit.weight),

@@ -3,12 +3,11 @@ host failure, the load-balance measure and the command."""
 
 import random
 from dataclasses import dataclass
-from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from pools.placement import HostLoad, Unit, place
+from pools.placement import Unit, place
 from portal.models import AuditEvent
 from simulation.models import PlacementRun
 from simulation.replay import (
@@ -19,10 +18,10 @@ from simulation.replay import (
     summary,
 )
 from simulation.replay_policies import (
-    EPOCH,
     REFUSED,
     WAIT,
     dynamic_priority,
+    host_load,
     normalise,
     nova_weigher,
     nova_weights,
@@ -149,27 +148,7 @@ def test_dynamic_priority_chooses_what_place_chooses():
             )
             for i in range(8)
         ]
-        loads = [
-            HostLoad(
-                name=h.name,
-                group=h.group,
-                up=h.up,
-                vcpus=h.vcpus,
-                memory_mb=h.memory_mb,
-                cpu_allocation_ratio=h.cpu_allocation_ratio,
-                ram_allocation_ratio=h.ram_allocation_ratio,
-                vcpus_used=h.vcpus_used,
-                memory_mb_used=h.memory_mb_used,
-                response_ms=h.response_ms,
-                boots_in_flight=h.boots_in_flight,
-                boot_cap=h.boot_cap,
-                failures_in_row=0,
-                last_placed_at=None
-                if h.last_placed_at is None
-                else EPOCH + timedelta(seconds=h.last_placed_at),
-            )
-            for h in hosts
-        ]
+        loads = [host_load(h) for h in hosts]
         expected = place(loads, AGENT, mu=-0.05, max_failures=3).host
         assert policy(hosts, AGENT, 0).host == expected
 
